@@ -1,0 +1,440 @@
+/*
+ * The webhooks HTTP server (libwebsockets). A request's body is decoded by
+ * its channel; the envelopes of every request completed in one service pass
+ * are appended to inbox:in in one pipelined round trip (a zero-delay timer
+ * runs after the pass), and each request is answered 2xx only after its
+ * XADDs succeeded.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libwebsockets.h>
+
+#include "connectors/webhooks/channel.h"
+#include "connectors/webhooks/webhooks.h"
+#include "inbox/rt/rt.h"
+
+#define BODY_MAX_ANSWER 1024
+
+struct webhooks {
+	const struct inbox_config *cfg;
+	struct lws_context *lws;
+	redisContext *redis;
+	char k_in[128];
+	lws_sorted_usec_list_t flush_sul;
+	lws_sorted_usec_list_t sig_sul;
+	struct lws_dll2_owner waiting;   /* requests decoded, not yet XADDed */
+	bool stop;
+};
+
+/* Per connection (reused across keep-alive requests). */
+struct req {
+	struct lws *wsi;
+	struct webhooks *wh;
+	const struct inbox_connector_conf *cc;
+	const struct wh_channel_impl *impl;
+	struct lws_dll2 list;
+	char *body;
+	size_t len, cap;
+	bool too_large;
+	bool close_after;
+	struct wh_envelopes envs;
+	char authorization[512];
+	bool has_auth;
+	/* the answer */
+	int status;
+	char answer[LWS_PRE + BODY_MAX_ANSWER];
+	size_t answer_len;
+};
+
+const struct wh_channel_impl *
+wh_channel_find(enum inbox_channel ch)
+{
+	static const struct wh_channel_impl *const impls[] = {
+		&wh_channel_api,
+	};
+
+	for (size_t i = 0; i < sizeof(impls) / sizeof(impls[0]); i++) {
+		if (impls[i]->channel == ch)
+			return impls[i];
+	}
+	return NULL;
+}
+
+void
+wh_envelopes_add(struct wh_envelopes *e, char *json)
+{
+	e->json = xrealloc(e->json, (e->n + 1) * sizeof(char *));
+	e->json[e->n++] = json;
+}
+
+void
+wh_envelopes_finish(struct wh_envelopes *e)
+{
+	for (size_t i = 0; i < e->n; i++)
+		free(e->json[i]);
+	free(e->json);
+	e->json = NULL;
+	e->n = 0;
+}
+
+static void
+json_escape(char *out, size_t len, const char *s)
+{
+	size_t o = 0;
+
+	for (; *s && o + 7 < len; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)c;
+		} else if (c < 0x20) {
+			o += (size_t)snprintf(out + o, len - o, "\\u%04x", c);
+		} else {
+			out[o++] = (char)c;
+		}
+	}
+	out[o] = '\0';
+}
+
+/* Sets the answer and asks for a writeable callback to send it. */
+static void
+answer(struct req *r, int status, const char *code, const char *field,
+    const char *message)
+{
+	char *body = r->answer + LWS_PRE;
+	char esc_msg[512], esc_field[160];
+
+	r->status = status;
+	if (code == NULL) {
+		snprintf(body, BODY_MAX_ANSWER, "{\"ok\":true,\"id\":\"%s\"}",
+		    message);
+	} else {
+		json_escape(esc_msg, sizeof(esc_msg), message);
+		json_escape(esc_field, sizeof(esc_field), field ? field : "");
+		if (field != NULL && *field)
+			snprintf(body, BODY_MAX_ANSWER, "{\"ok\":false,\"error\":"
+			    "{\"code\":\"%s\",\"field\":\"%s\",\"message\":\"%s\"}}",
+			    code, esc_field, esc_msg);
+		else
+			snprintf(body, BODY_MAX_ANSWER, "{\"ok\":false,\"error\":"
+			    "{\"code\":\"%s\",\"message\":\"%s\"}}", code, esc_msg);
+	}
+	r->answer_len = strlen(body);
+	lws_callback_on_writable(r->wsi);
+}
+
+static void
+req_reset(struct req *r)
+{
+	lws_dll2_remove(&r->list);
+	free(r->body);
+	wh_envelopes_finish(&r->envs);
+	r->body = NULL;
+	r->len = r->cap = 0;
+	r->too_large = false;
+	r->close_after = false;
+	r->cc = NULL;
+	r->impl = NULL;
+	r->status = 0;
+	r->has_auth = false;
+}
+
+static bool
+redis_ready(struct webhooks *wh)
+{
+	if (wh->redis == NULL)
+		wh->redis = rt_redis_connect(wh->cfg);
+	return wh->redis != NULL;
+}
+
+static void
+drop_redis(struct webhooks *wh)
+{
+	log_warnx("webhooks: lost redis: %s", wh->redis->errstr);
+	redisFree(wh->redis);
+	wh->redis = NULL;
+}
+
+/* Appends the envelopes of every waiting request in one round trip, then
+ * answers each. */
+static void
+flush(lws_sorted_usec_list_t *sul)
+{
+	struct webhooks *wh = lws_container_of(sul, struct webhooks, flush_sul);
+	struct lws_dll2 *d, *next;
+	size_t sent = 0;
+	bool ok = redis_ready(wh);
+
+	if (ok) {
+		for (d = wh->waiting.head; d != NULL; d = d->next) {
+			struct req *r = lws_container_of(d, struct req, list);
+
+			for (size_t i = 0; i < r->envs.n; i++) {
+				const char *argv[] = { "XADD", wh->k_in, "*",
+				    "env", r->envs.json[i] };
+				redisAppendCommandArgv(wh->redis, 5, argv, NULL);
+				sent++;
+			}
+		}
+	}
+	for (d = wh->waiting.head; d != NULL; d = next) {
+		struct req *r = lws_container_of(d, struct req, list);
+		char id[64] = "";
+		bool this_ok = ok;
+
+		next = d->next;
+		for (size_t i = 0; i < r->envs.n && ok; i++) {
+			redisReply *rep = NULL;
+
+			if (redisGetReply(wh->redis, (void **)&rep) != REDIS_OK) {
+				drop_redis(wh);
+				ok = this_ok = false;
+				break;
+			}
+			if (rep->type == REDIS_REPLY_STRING)
+				snprintf(id, sizeof(id), "%s", rep->str);
+			else
+				this_ok = false;
+			if (rep->type == REDIS_REPLY_ERROR)
+				log_warnx("webhooks: XADD: %s", rep->str);
+			freeReplyObject(rep);
+		}
+		lws_dll2_remove(d);
+		if (this_ok)
+			answer(r, 202, NULL, NULL, id);
+		else
+			answer(r, 503, "redis_unavailable", NULL,
+			    "the inbound stream is unavailable; retry later");
+	}
+	(void)sent;
+}
+
+/* Routes a request from its URI; answers errors found before the body. */
+static void
+route(struct req *r, const char *uri, bool post, long content_length)
+{
+	const struct inbox_config *cfg = r->wh->cfg;
+	const char *id;
+
+	if (strcmp(uri, "/healthz") == 0) {
+		r->status = 200;
+		snprintf(r->answer + LWS_PRE, BODY_MAX_ANSWER, "{\"ok\":true}");
+		r->answer_len = strlen(r->answer + LWS_PRE);
+		lws_callback_on_writable(r->wsi);
+		return;
+	}
+	if (strncmp(uri, "/hooks/", 7) != 0) {
+		answer(r, 404, "not_found", NULL, "no such path");
+		return;
+	}
+	id = uri + 7;
+	r->cc = inbox_config_connector(cfg, id);
+	if (r->cc == NULL || (r->impl = wh_channel_find(r->cc->channel)) ==
+	    NULL) {
+		answer(r, 404, "unknown_connector", NULL,
+		    "no webhook connector with this id");
+		return;
+	}
+	if (!post) {
+		answer(r, 405, "method_not_allowed", NULL, "use POST");
+		return;
+	}
+	if (content_length > cfg->webhooks_max_body) {
+		r->close_after = true;
+		answer(r, 413, "too_large", NULL, "request body too large");
+		return;
+	}
+	if (content_length == 0)
+		answer(r, 400, "invalid_json", NULL, "empty body");
+}
+
+static void
+body_complete(struct req *r)
+{
+	struct wh_request in = {
+		.authorization = r->has_auth ? r->authorization : NULL,
+		.body = r->body ? r->body : "",
+		.len = r->len,
+		.now_ms = rt_now_ms(),
+	};
+	struct inbox_err err;
+
+	if (r->status != 0)
+		return; /* answered already (an error found earlier) */
+	if (r->too_large) {
+		answer(r, 413, "too_large", NULL, "request body too large");
+		return;
+	}
+	if (r->impl->verify(r->cc, &in, &err) != 0) {
+		answer(r, 401, "unauthorized", err.field, err.msg);
+		return;
+	}
+	if (r->impl->decode(r->cc, &in, &r->envs, &err) != 0) {
+		answer(r, 400, err.field[0] ? "invalid_envelope" :
+		    "invalid_json", err.field, err.msg);
+		return;
+	}
+	lws_dll2_add_tail(&r->list, &r->wh->waiting);
+	lws_sul_schedule(r->wh->lws, 0, &r->wh->flush_sul, flush, 1);
+}
+
+static int
+write_answer(struct req *r)
+{
+	unsigned char hdr[LWS_PRE + 512];
+	unsigned char *start = hdr + LWS_PRE, *p = start,
+	    *end = hdr + sizeof(hdr) - 1;
+
+	if (lws_add_http_common_headers(r->wsi, (unsigned)r->status,
+	    "application/json", (lws_filepos_t)r->answer_len, &p, end))
+		return -1;
+	if (lws_finalize_write_http_header(r->wsi, start, &p, end))
+		return -1;
+	if (lws_write(r->wsi, (unsigned char *)r->answer + LWS_PRE,
+	    r->answer_len, LWS_WRITE_HTTP_FINAL) != (int)r->answer_len)
+		return -1;
+	if (r->close_after)
+		return -1;
+	req_reset(r);
+	if (lws_http_transaction_completed(r->wsi))
+		return -1;
+	return 0;
+}
+
+static int
+callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+    void *in, size_t len)
+{
+	struct req *r = user;
+	struct webhooks *wh = lws_context_user(lws_get_context(wsi));
+	char cl[32];
+
+	switch (reason) {
+	case LWS_CALLBACK_HTTP: {
+		bool post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
+		long content_length = -1;
+
+		req_reset(r);
+		r->wsi = wsi;
+		r->wh = wh;
+		if (lws_hdr_copy(wsi, cl, sizeof(cl),
+		    WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
+			content_length = strtol(cl, NULL, 10);
+		else if (post && lws_hdr_total_length(wsi,
+		    WSI_TOKEN_HTTP_TRANSFER_ENCODING) == 0)
+			content_length = 0;
+		if (lws_hdr_copy(wsi, r->authorization, sizeof(r->authorization),
+		    WSI_TOKEN_HTTP_AUTHORIZATION) > 0)
+			r->has_auth = true;
+		route(r, (const char *)in, post, content_length);
+		return 0;
+	}
+	case LWS_CALLBACK_HTTP_BODY:
+		if (r->status != 0 || r->too_large)
+			return 0;
+		if (r->len + len > (size_t)wh->cfg->webhooks_max_body) {
+			r->too_large = true;
+			return 0;
+		}
+		if (r->len + len > r->cap) {
+			r->cap = r->len + len + 4096;
+			if (r->cap > (size_t)wh->cfg->webhooks_max_body)
+				r->cap = (size_t)wh->cfg->webhooks_max_body;
+			r->body = xrealloc(r->body, r->cap + 1);
+		}
+		memcpy(r->body + r->len, in, len);
+		r->len += len;
+		return 0;
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		body_complete(r);
+		return 0;
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		if (r->status == 0)
+			return 0;
+		return write_answer(r);
+	case LWS_CALLBACK_CLOSED_HTTP:
+		req_reset(r);
+		return 0;
+	default:
+		break;
+	}
+	return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+static const struct lws_protocols protocols[] = {
+	{ "http", callback, sizeof(struct req), 0, 0, NULL, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 },
+};
+
+static void
+check_signals(lws_sorted_usec_list_t *sul)
+{
+	struct webhooks *wh = lws_container_of(sul, struct webhooks, sig_sul);
+
+	if (rt_sig_pending()) {
+		wh->stop = true;
+		lws_cancel_service(wh->lws);
+		return;
+	}
+	lws_sul_schedule(wh->lws, 0, &wh->sig_sul, check_signals,
+	    100 * LWS_US_PER_MS);
+}
+
+static void
+lws_logger(int level, const char *line)
+{
+	log_debug("lws: %.*s", (int)strcspn(line, "\n"), line);
+}
+
+struct webhooks *
+webhooks_create(const struct inbox_config *cfg)
+{
+	struct lws_context_creation_info info;
+	struct webhooks *wh = xcalloc(1, sizeof(*wh));
+
+	wh->cfg = cfg;
+	rt_key(wh->k_in, sizeof(wh->k_in), cfg, "in");
+	lws_set_log_level(LLL_ERR | LLL_WARN, lws_logger);
+	memset(&info, 0, sizeof(info));
+	info.port = cfg->webhooks_port;
+	info.iface = cfg->webhooks_listen;
+	info.protocols = protocols;
+	info.user = wh;
+	info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
+	info.timeout_secs = 30;
+	if ((wh->lws = lws_create_context(&info)) == NULL) {
+		log_warnx("webhooks: cannot listen on %s:%d",
+		    cfg->webhooks_listen, cfg->webhooks_port);
+		free(wh);
+		return NULL;
+	}
+	wh->redis = rt_redis_connect(cfg); /* may be down now: retried */
+	return wh;
+}
+
+int
+webhooks_run(struct webhooks *wh)
+{
+	lws_sul_schedule(wh->lws, 0, &wh->sig_sul, check_signals,
+	    100 * LWS_US_PER_MS);
+	log_info("webhooks ready: listening on %s:%d", wh->cfg->webhooks_listen,
+	    wh->cfg->webhooks_port);
+	while (!wh->stop && lws_service(wh->lws, 0) >= 0)
+		;
+	log_info("webhooks: stopping");
+	return 0;
+}
+
+void
+webhooks_destroy(struct webhooks *wh)
+{
+	if (wh == NULL)
+		return;
+	lws_context_destroy(wh->lws);
+	if (wh->redis != NULL)
+		redisFree(wh->redis);
+	free(wh);
+}

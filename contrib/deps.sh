@@ -1,0 +1,20 @@
+# Sourced by contrib/demo.sh, contrib/test.sh and .ci/run: installs the Debian
+# packages inboxd needs to build, run and test, when some are missing.
+INBOXD_DEPS="meson ninja-build pkg-config gcc libc6-dev python3
+ libcjson-dev liblmdb-dev libhiredis-dev libwebsockets-dev libwebsockets-evlib-uv
+ libcurl4-gnutls-dev libetpan-dev libuv1-dev libsodium-dev libcmocka-dev
+ redis-server redis-tools"
+
+inboxd_install_deps() {
+	local missing=() p
+	for p in $INBOXD_DEPS; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+			missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	echo "inboxd: installing ${missing[*]}" >&2
+	local sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo="sudo"
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}

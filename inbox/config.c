@@ -1,0 +1,472 @@
+/*
+ * The configuration parser: text to struct, driven by one table (name, type,
+ * bounds, default) that also drives the defaults and the dump. Errors name
+ * file, line and key.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "inbox/inbox.h"
+
+enum conf_type { CT_STR, CT_INT, CT_LEVEL, CT_CHANNEL };
+
+struct conf_key {
+	const char *section;     /* NULL: a [connector <id>] key */
+	const char *name;
+	enum conf_type type;
+	size_t off;
+	long min, max;
+	const char *def;         /* default as text; NULL: unset */
+};
+
+#define G(sec, key, type, field, min, max, def) \
+	{ sec, key, type, offsetof(struct inbox_config, field), min, max, def }
+#define C(key, type, field) \
+	{ NULL, key, type, offsetof(struct inbox_connector_conf, field), 0, 0, NULL }
+
+static const struct conf_key global_keys[] = {
+	G("log", "level", CT_LEVEL, log_level, 0, 0, "info"),
+	G("redis", "host", CT_STR, redis_host, 1, 255, "127.0.0.1"),
+	G("redis", "port", CT_INT, redis_port, 1, 65535, "6379"),
+	G("redis", "unix", CT_STR, redis_unix, 1, 107, NULL),
+	G("redis", "prefix", CT_STR, redis_prefix, 1, 64, "inbox"),
+	G("redis", "timeout_ms", CT_INT, redis_timeout_ms, 10, 600000, "2000"),
+	G("store", "path", CT_STR, store_path, 1, 4096, "/var/lib/inboxd/db"),
+	G("store", "map_size_mb", CT_INT, store_map_size_mb, 1, 1048576, "4096"),
+	G("router", "consumer", CT_STR, router_consumer, 1, 64, "router-1"),
+	G("router", "batch", CT_INT, router_batch, 1, 10000, "256"),
+	G("router", "events_maxlen", CT_INT, router_events_maxlen, 1000,
+	    1000000000, "1000000"),
+	G("router", "claim_idle_ms", CT_INT, router_claim_idle_ms, 0,
+	    86400000, "60000"),
+	G("webhooks", "listen", CT_STR, webhooks_listen, 1, 255, "127.0.0.1"),
+	G("webhooks", "port", CT_INT, webhooks_port, 1, 65535, "8081"),
+	G("webhooks", "max_body", CT_INT, webhooks_max_body, 256,
+	    64 * 1024 * 1024, "1048576"),
+	G("gateway", "listen", CT_STR, gateway_listen, 1, 255, "127.0.0.1"),
+	G("gateway", "port", CT_INT, gateway_port, 1, 65535, "8080"),
+	G("gateway", "web_root", CT_STR, gateway_web_root, 1, 4096,
+	    "/usr/share/inboxd/web"),
+	G("gateway", "secret_file", CT_STR, gateway_secret_file, 1, 4096,
+	    "/var/lib/inboxd/gateway.secret"),
+	G("gateway", "token_ttl", CT_INT, gateway_token_ttl, 60, 31536000,
+	    "43200"),
+	G("gateway", "ring_size", CT_INT, gateway_ring_size, 16, 1048576,
+	    "4096"),
+};
+
+static const struct conf_key connector_keys[] = {
+	C("channel", CT_CHANNEL, channel),
+	C("secret", CT_STR, secret),
+};
+
+#define NGLOBAL (sizeof(global_keys) / sizeof(global_keys[0]))
+#define NCONN (sizeof(connector_keys) / sizeof(connector_keys[0]))
+
+static const char *const level_names[] = { "error", "warn", "info", "debug" };
+
+int
+inbox_log_level_parse(const char *name, int *out)
+{
+	for (int i = 0; i < 4; i++) {
+		if (strcmp(name, level_names[i]) == 0) {
+			*out = i;
+			return 0;
+		}
+	}
+	return INBOX_EINVAL;
+}
+
+/* Stores the text value of key k into base. Returns 0 or INBOX_EINVAL with a
+ * message (without the file:line prefix) in msg. */
+static int
+set_value(const struct conf_key *k, void *base, const char *val, char *msg,
+    size_t msglen)
+{
+	char *p = (char *)base + k->off;
+	size_t n = strlen(val);
+
+	switch (k->type) {
+	case CT_STR: {
+		char **sp = (char **)(void *)p;
+		if ((long)n < k->min || (k->max && (long)n > k->max)) {
+			snprintf(msg, msglen, "length %zu out of bounds (%ld to %ld)",
+			    n, k->min, k->max);
+			return INBOX_EINVAL;
+		}
+		free(*sp);
+		*sp = xstrdup(val);
+		return 0;
+	}
+	case CT_INT: {
+		char *end;
+		long v;
+
+		errno = 0;
+		v = strtol(val, &end, 10);
+		if (n == 0 || *end != '\0' || errno == ERANGE) {
+			snprintf(msg, msglen, "'%s' is not an integer", val);
+			return INBOX_EINVAL;
+		}
+		if (v < k->min || v > k->max) {
+			snprintf(msg, msglen, "%ld out of bounds (%ld to %ld)", v,
+			    k->min, k->max);
+			return INBOX_EINVAL;
+		}
+		*(int *)(void *)p = (int)v;
+		return 0;
+	}
+	case CT_LEVEL:
+		if (inbox_log_level_parse(val, (int *)(void *)p) != 0) {
+			snprintf(msg, msglen,
+			    "unknown level '%s' (error, warn, info, debug)", val);
+			return INBOX_EINVAL;
+		}
+		return 0;
+	case CT_CHANNEL: {
+		struct inbox_connector_conf *cc = base;
+		if (inbox_channel_parse(val, &cc->channel) != 0) {
+			snprintf(msg, msglen, "unknown channel '%s'", val);
+			return INBOX_EINVAL;
+		}
+		cc->channel_set = true;
+		return 0;
+	}
+	}
+	snprintf(msg, msglen, "bad key type");
+	return INBOX_EINVAL;
+}
+
+void
+inbox_config_init(struct inbox_config *cfg)
+{
+	char msg[128];
+
+	memset(cfg, 0, sizeof(*cfg));
+	for (size_t i = 0; i < NGLOBAL; i++) {
+		if (global_keys[i].def != NULL &&
+		    set_value(&global_keys[i], cfg, global_keys[i].def, msg,
+		    sizeof(msg)) != 0)
+			fatalx("config default of %s.%s: %s",
+			    global_keys[i].section, global_keys[i].name, msg);
+	}
+}
+
+void
+inbox_config_finish(struct inbox_config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	for (size_t i = 0; i < NGLOBAL; i++) {
+		if (global_keys[i].type == CT_STR)
+			free(*(char **)(void *)((char *)cfg + global_keys[i].off));
+	}
+	for (size_t i = 0; i < cfg->nconnectors; i++) {
+		free(cfg->connectors[i].id);
+		free(cfg->connectors[i].secret);
+	}
+	free(cfg->connectors);
+	free(cfg->file);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+const struct inbox_connector_conf *
+inbox_config_connector(const struct inbox_config *cfg, const char *id)
+{
+	for (size_t i = 0; i < cfg->nconnectors; i++) {
+		if (strcmp(cfg->connectors[i].id, id) == 0)
+			return &cfg->connectors[i];
+	}
+	return NULL;
+}
+
+static char *
+trim(char *s, char *end)
+{
+	while (s < end && (*s == ' ' || *s == '\t'))
+		s++;
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t' ||
+	    end[-1] == '\r'))
+		end--;
+	*end = '\0';
+	return s;
+}
+
+/* Cuts a comment: '#' at the start or after whitespace, outside quotes. */
+static void
+cut_comment(char *s)
+{
+	bool quoted = false;
+
+	for (char *p = s; *p; p++) {
+		if (*p == '"')
+			quoted = !quoted;
+		else if (*p == '#' && !quoted &&
+		    (p == s || p[-1] == ' ' || p[-1] == '\t')) {
+			*p = '\0';
+			return;
+		}
+	}
+}
+
+struct parse_state {
+	struct inbox_config *cfg;
+	const char *file;
+	struct inbox_err *err;
+	int section;             /* index into sections[], -1 none, -2 connector */
+	int section_line;
+	bool seen_global[NGLOBAL];
+	bool seen_conn[NCONN];
+};
+
+static const char *const sections[] = {
+	"log", "redis", "store", "router", "webhooks", "gateway",
+};
+#define NSECTIONS (sizeof(sections) / sizeof(sections[0]))
+
+static int fail(struct parse_state *st, int line, const char *key,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static int
+fail(struct parse_state *st, int line, const char *key, const char *fmt, ...)
+{
+	char what[400];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (key != NULL)
+		return inbox_err_set(st->err, INBOX_EINVAL, key, line,
+		    "%s:%d: key '%s': %s", st->file, line, key, what);
+	return inbox_err_set(st->err, INBOX_EINVAL, "", line, "%s:%d: %s",
+	    st->file, line, what);
+}
+
+/* Checks the connector section just ended. */
+static int
+close_section(struct parse_state *st)
+{
+	struct inbox_connector_conf *cc;
+
+	if (st->section != -2)
+		return 0;
+	cc = &st->cfg->connectors[st->cfg->nconnectors - 1];
+	if (!cc->channel_set)
+		return fail(st, st->section_line, "channel",
+		    "connector '%s' has no channel", cc->id);
+	return 0;
+}
+
+static int
+open_section(struct parse_state *st, int line, char *name)
+{
+	struct inbox_connector_conf *cc;
+	int rc;
+
+	if ((rc = close_section(st)) != 0)
+		return rc;
+	st->section_line = line;
+	if (strncmp(name, "connector", 9) == 0 &&
+	    (name[9] == ' ' || name[9] == '\t' || name[9] == '\0')) {
+		char *id = trim(name + 9, name + strlen(name));
+
+		if (*id == '\0')
+			return fail(st, line, NULL,
+			    "section [connector] needs an id: [connector <id>]");
+		if (!inbox_connector_id_valid(id))
+			return fail(st, line, NULL,
+			    "invalid connector id '%s' (1-64 of A-Za-z0-9._-)",
+			    id);
+		if (inbox_config_connector(st->cfg, id) != NULL)
+			return fail(st, line, NULL,
+			    "connector '%s' is defined twice", id);
+		st->cfg->connectors = xrealloc(st->cfg->connectors,
+		    (st->cfg->nconnectors + 1) * sizeof(*cc));
+		cc = &st->cfg->connectors[st->cfg->nconnectors++];
+		memset(cc, 0, sizeof(*cc));
+		cc->id = xstrdup(id);
+		memset(st->seen_conn, 0, sizeof(st->seen_conn));
+		st->section = -2;
+		return 0;
+	}
+	for (size_t i = 0; i < NSECTIONS; i++) {
+		if (strcmp(name, sections[i]) == 0) {
+			st->section = (int)i;
+			return 0;
+		}
+	}
+	return fail(st, line, NULL, "unknown section [%s]", name);
+}
+
+static int
+parse_value(struct parse_state *st, int line, const char *key, char *v)
+{
+	if (*v == '"') {
+		char *close = strchr(v + 1, '"');
+		char *rest;
+
+		if (close == NULL)
+			return fail(st, line, key, "unterminated quote");
+		rest = close + 1;
+		while (*rest == ' ' || *rest == '\t')
+			rest++;
+		if (*rest != '\0')
+			return fail(st, line, key,
+			    "unexpected text after the closing quote: '%s'",
+			    rest);
+		memmove(v, v + 1, (size_t)(close - v - 1));
+		v[close - v - 1] = '\0';
+	}
+	return 0;
+}
+
+static int
+parse_line(struct parse_state *st, int line, char *s)
+{
+	char msg[256];
+	char *eq, *key, *val;
+	int rc;
+
+	cut_comment(s);
+	s = trim(s, s + strlen(s));
+	if (*s == '\0')
+		return 0;
+	if (*s == '[') {
+		char *close = strchr(s, ']');
+
+		if (close == NULL || close[1] != '\0')
+			return fail(st, line, NULL,
+			    "malformed section header '%s'", s);
+		return open_section(st, line, trim(s + 1, close));
+	}
+	eq = strchr(s, '=');
+	if (eq == NULL)
+		return fail(st, line, NULL, "expected 'key = value', got '%s'", s);
+	key = trim(s, eq);
+	val = trim(eq + 1, eq + 1 + strlen(eq + 1));
+	if (*key == '\0')
+		return fail(st, line, NULL, "missing key before '='");
+	if ((rc = parse_value(st, line, key, val)) != 0)
+		return rc;
+	if (st->section == -1)
+		return fail(st, line, key, "outside of any [section]");
+
+	if (st->section == -2) {
+		struct inbox_connector_conf *cc =
+		    &st->cfg->connectors[st->cfg->nconnectors - 1];
+		for (size_t i = 0; i < NCONN; i++) {
+			if (strcmp(connector_keys[i].name, key) != 0)
+				continue;
+			if (st->seen_conn[i])
+				return fail(st, line, key, "set twice");
+			st->seen_conn[i] = true;
+			if (set_value(&connector_keys[i], cc, val, msg,
+			    sizeof(msg)) != 0)
+				return fail(st, line, key, "%s", msg);
+			return 0;
+		}
+		return fail(st, line, key, "unknown key in [connector %s]",
+		    cc->id);
+	}
+	for (size_t i = 0; i < NGLOBAL; i++) {
+		if (strcmp(global_keys[i].section, sections[st->section]) != 0 ||
+		    strcmp(global_keys[i].name, key) != 0)
+			continue;
+		if (st->seen_global[i])
+			return fail(st, line, key, "set twice");
+		st->seen_global[i] = true;
+		if (set_value(&global_keys[i], st->cfg, val, msg,
+		    sizeof(msg)) != 0)
+			return fail(st, line, key, "%s", msg);
+		return 0;
+	}
+	return fail(st, line, key, "unknown key in [%s]",
+	    sections[st->section]);
+}
+
+int
+inbox_config_parse(struct inbox_config *cfg, const char *file,
+    const char *text, size_t len, struct inbox_err *err)
+{
+	struct parse_state st;
+	size_t pos = 0;
+	int line = 0, rc = 0;
+
+	memset(&st, 0, sizeof(st));
+	st.cfg = cfg;
+	st.file = file;
+	st.err = err;
+	st.section = -1;
+	free(cfg->file);
+	cfg->file = xstrdup(file);
+
+	while (pos < len) {
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;
+		char *buf;
+
+		line++;
+		if (memchr(text + pos, '\0', n) != NULL)
+			return fail(&st, line, NULL, "NUL byte in line");
+		if (inbox_utf8_invalid_at(text + pos, n) >= 0)
+			return fail(&st, line, NULL, "invalid UTF-8");
+		if (n > 8192)
+			return fail(&st, line, NULL,
+			    "line too long (at most 8192 bytes)");
+		buf = xstrndup(text + pos, n);
+		rc = parse_line(&st, line, buf);
+		free(buf);
+		if (rc != 0)
+			return rc;
+		pos += n + (nl ? 1 : 0);
+	}
+	return close_section(&st);
+}
+
+void
+inbox_config_dump(const struct inbox_config *cfg, FILE *out)
+{
+	const char *section = NULL;
+
+	for (size_t i = 0; i < NGLOBAL; i++) {
+		const struct conf_key *k = &global_keys[i];
+		const char *p = (const char *)cfg + k->off;
+
+		if (section == NULL || strcmp(section, k->section) != 0) {
+			fprintf(out, "%s[%s]\n", section ? "\n" : "", k->section);
+			section = k->section;
+		}
+		switch (k->type) {
+		case CT_STR: {
+			const char *s = *(char *const *)(const void *)p;
+			if (s == NULL)
+				fprintf(out, "# %s = (unset)\n", k->name);
+			else
+				fprintf(out, "%s = \"%s\"\n", k->name, s);
+			break;
+		}
+		case CT_INT:
+			fprintf(out, "%s = %d\n", k->name,
+			    *(const int *)(const void *)p);
+			break;
+		case CT_LEVEL:
+			fprintf(out, "%s = %s\n", k->name,
+			    level_names[*(const int *)(const void *)p]);
+			break;
+		case CT_CHANNEL:
+			break;
+		}
+	}
+	for (size_t i = 0; i < cfg->nconnectors; i++) {
+		const struct inbox_connector_conf *cc = &cfg->connectors[i];
+
+		fprintf(out, "\n[connector %s]\nchannel = %s\n", cc->id,
+		    inbox_channel_name(cc->channel));
+		if (cc->secret != NULL)
+			fprintf(out, "secret = (set)\n");
+	}
+}

@@ -1,0 +1,154 @@
+/* Clock, files, config loading, process start, signals. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "inbox/rt/rt.h"
+
+int64_t
+rt_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+char *
+rt_read_file(const char *path, size_t max, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t n = 0, cap = 0;
+
+	if (f == NULL)
+		return NULL;
+	for (;;) {
+		size_t got;
+
+		if (cap - n < 4096) {
+			cap = cap ? cap * 2 : 8192;
+			buf = xrealloc(buf, cap + 1);
+		}
+		got = fread(buf + n, 1, cap - n, f);
+		n += got;
+		if (n > max) {
+			free(buf);
+			fclose(f);
+			errno = EFBIG;
+			return NULL;
+		}
+		if (got == 0)
+			break;
+	}
+	if (ferror(f)) {
+		int e = errno;
+		free(buf);
+		fclose(f);
+		errno = e;
+		return NULL;
+	}
+	fclose(f);
+	buf[n] = '\0';
+	if (len != NULL)
+		*len = n;
+	return buf;
+}
+
+int
+rt_config_load(struct inbox_config *cfg, const char *path)
+{
+	struct inbox_err err;
+	size_t len;
+	char *text;
+	int rc;
+
+	inbox_config_init(cfg);
+	text = rt_read_file(path, 1u << 20, &len);
+	if (text == NULL) {
+		fprintf(stderr, "%s: cannot read: %s\n", path, strerror(errno));
+		return INBOX_EIO;
+	}
+	rc = inbox_config_parse(cfg, path, text, len, &err);
+	free(text);
+	if (rc != 0)
+		fprintf(stderr, "%s\n", err.msg);
+	return rc;
+}
+
+int
+rt_proc_init(struct inbox_config *cfg, const char *procname, int argc,
+    char **argv, int *argi)
+{
+	const char *file = NULL;
+	bool check = false, verbose = false;
+	int opt;
+
+	inbox_config_init(cfg);
+	while ((opt = getopt(argc, argv, "+c:nvh")) != -1) {
+		switch (opt) {
+		case 'c': file = optarg; break;
+		case 'n': check = true; break;
+		case 'v': verbose = true; break;
+		default:
+			fprintf(stderr, "usage: %s -c FILE [-n] [-v] ...\n",
+			    procname);
+			return -1;
+		}
+	}
+	*argi = optind;
+	if (file == NULL) {
+		fprintf(stderr, "%s: -c FILE is required\n", procname);
+		return -1;
+	}
+	inbox_config_finish(cfg);
+	if (rt_config_load(cfg, file) != 0)
+		return -1;
+	if (verbose)
+		cfg->log_level = INBOX_LOG_DEBUG;
+	if (check) {
+		if (verbose)
+			inbox_config_dump(cfg, stdout);
+		printf("configuration OK\n");
+		return 1;
+	}
+	log_init(procname, cfg->log_level);
+	return 0;
+}
+
+static void
+sigset_ours(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+}
+
+void
+rt_sig_block(void)
+{
+	sigset_t set;
+
+	sigset_ours(&set);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+bool
+rt_sig_pending(void)
+{
+	sigset_t pending, ours;
+
+	sigpending(&pending);
+	sigset_ours(&ours);
+	for (int s = 1; s < NSIG; s++) {
+		if (sigismember(&ours, s) == 1 && sigismember(&pending, s) == 1)
+			return true;
+	}
+	return false;
+}

@@ -1,0 +1,66 @@
+/*
+ * librt: the I/O every inboxd process shares: loading the config file, the
+ * clock, signals without handlers, and the Redis connection with its stream
+ * helpers (hiredis, synchronous).
+ */
+#ifndef INBOX_RT_RT_H
+#define INBOX_RT_RT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <hiredis/hiredis.h>
+
+#include "inbox/inbox.h"
+
+/* ---- rt.c ------------------------------------------------------------- */
+
+/* Milliseconds since the epoch (wall clock). */
+int64_t rt_now_ms(void);
+
+/* Reads a whole file (at most max bytes). Returns a malloc'd NUL-terminated
+ * buffer the caller frees, or NULL with errno set (EFBIG when too large). */
+char *rt_read_file(const char *path, size_t max, size_t *len);
+
+/* Loads `path` into cfg (defaults first). On error prints "file:line: key
+ * 'k': problem" to stderr and returns INBOX_EINVAL or INBOX_EIO; cfg must be
+ * finished either way. */
+int rt_config_load(struct inbox_config *cfg, const char *path);
+
+/* The common start of every process: parses -c FILE, -n (check and exit),
+ * -v (debug); loads the config and starts the log. Returns 0 to go on, 1 when
+ * the process should exit with status 0 (-n), -1 on error (usage or config,
+ * already reported). *argi is set to the first operand. */
+int rt_proc_init(struct inbox_config *cfg, const char *procname, int argc,
+    char **argv, int *argi);
+
+/* Blocks SIGINT, SIGTERM and SIGHUP (call before creating threads) and
+ * ignores SIGPIPE; rt_sig_pending() then tells whether one of them arrived,
+ * without handlers or globals. */
+void rt_sig_block(void);
+bool rt_sig_pending(void);
+
+/* ---- redis.c ----------------------------------------------------------- */
+
+/* Connects to the configured Redis (unix socket or TCP) with the configured
+ * timeout. Returns a context the caller frees with redisFree, or NULL (the
+ * reason logged at warn level). */
+redisContext *rt_redis_connect(const struct inbox_config *cfg);
+
+/* Writes "<prefix>:<name>" into buf. */
+void rt_key(char *buf, size_t len, const struct inbox_config *cfg,
+    const char *name);
+
+/* True when r is an error reply or NULL. */
+bool rt_reply_is_error(const redisReply *r);
+
+/* Creates consumer group `group` on `stream` (from id 0, MKSTREAM); an
+ * existing group is fine. Returns 0 or INBOX_EUNAVAIL. */
+int rt_group_create(redisContext *c, const char *stream, const char *group);
+
+/* A stream entry's field value (by name) or NULL; len set when found. */
+const char *rt_entry_field(const redisReply *fields, const char *name,
+    size_t *len);
+
+#endif

@@ -1,0 +1,513 @@
+/* The router's consume-apply-commit-publish-ack cycle. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "inbox/rt/rt.h"
+#include "router/router.h"
+#include "router/router_int.h"
+#include "store/store.h"
+
+#define GROUP "router"
+
+struct dead {
+	const char *stream;      /* one of the router's key buffers */
+	char *id;
+	char *reason;
+	char *data;
+	size_t datalen;
+};
+
+struct batch {
+	struct dead *dead;
+	size_t ndead, capdead;
+	/* ids to acknowledge, per stream (0: in, 1: cmd) */
+	char **ack[2];
+	size_t nack[2], capack[2];
+	size_t applied;
+};
+
+struct router *
+router_create(const struct inbox_config *cfg)
+{
+	struct router *r = xcalloc(1, sizeof(*r));
+	int rc;
+
+	r->cfg = cfg;
+	if ((rc = store_open(&r->store, cfg->store_path, cfg->store_map_size_mb,
+	    0)) != 0) {
+		log_warnx("router: cannot open the store at %s: %s",
+		    cfg->store_path, inbox_strerror(rc));
+		free(r);
+		return NULL;
+	}
+	rt_key(r->k_in, sizeof(r->k_in), cfg, "in");
+	rt_key(r->k_cmd, sizeof(r->k_cmd), cfg, "cmd");
+	rt_key(r->k_events, sizeof(r->k_events), cfg, "events");
+	rt_key(r->k_dead, sizeof(r->k_dead), cfg, "dead");
+	snprintf(r->maxlen, sizeof(r->maxlen), "%d", cfg->router_events_maxlen);
+	return r;
+}
+
+void
+router_destroy(struct router *r)
+{
+	if (r == NULL)
+		return;
+	if (r->redis != NULL)
+		redisFree(r->redis);
+	store_close(r->store);
+	free(r);
+}
+
+/* ---- events ------------------------------------------------------------ */
+
+void
+router__event(struct router *r, struct store_txn *txn, const char *name,
+    void *data)
+{
+	char id[48];
+	int64_t now = rt_now_ms();
+	char *json;
+	int rc;
+
+	if ((uint64_t)now > r->ev_ms) {
+		r->ev_ms = (uint64_t)now;
+		r->ev_seq = 0;
+	} else {
+		r->ev_seq++;
+	}
+	snprintf(id, sizeof(id), "%llu-%llu", (unsigned long long)r->ev_ms,
+	    (unsigned long long)r->ev_seq);
+	json = cJSON_PrintUnformatted(data);
+	cJSON_Delete(data);
+	if (json == NULL)
+		fatalx("router: out of memory printing an event");
+	rc = store_outbox_add(txn, id, name, json);
+	free(json);
+	if (rc != 0)
+		fatalx("router: outbox: %s", inbox_strerror(rc));
+}
+
+static bool
+parse_stream_id(const char *s, uint64_t *ms, uint64_t *seq)
+{
+	unsigned long long a, b;
+
+	if (sscanf(s, "%llu-%llu", &a, &b) != 2)
+		return false;
+	*ms = a;
+	*seq = b;
+	return true;
+}
+
+struct publish {
+	struct router *r;
+	size_t sent;
+};
+
+static int
+publish_one(void *arg, const char *id, const char *event, const char *data)
+{
+	struct publish *p = arg;
+	const char *argv[] = { "XADD", p->r->k_events, "MAXLEN", "~",
+	    p->r->maxlen, id, "event", event, "data", data };
+
+	if (redisAppendCommandArgv(p->r->redis, 10, argv, NULL) != REDIS_OK)
+		return INBOX_EUNAVAIL;
+	p->sent++;
+	return 0;
+}
+
+/* Appends every event of the outbox to inbox:events. An id at or below the
+ * stream's top was appended before a crash: Redis refuses it, which is fine.
+ * Returns 0 when every event is in Redis. */
+static int
+publish_outbox(struct router *r)
+{
+	struct publish p = { .r = r };
+	struct store_txn *txn;
+	int rc, failed = 0;
+
+	if ((rc = store_txn_begin(r->store, false, &txn)) != 0)
+		fatalx("router: read txn: %s", inbox_strerror(rc));
+	rc = store_outbox_foreach(txn, publish_one, &p);
+	store_txn_abort(txn);
+	for (size_t i = 0; i < p.sent; i++) {
+		redisReply *rep = NULL;
+
+		if (redisGetReply(r->redis, (void **)&rep) != REDIS_OK) {
+			failed = 1;
+			break;
+		}
+		if (rep->type == REDIS_REPLY_ERROR &&
+		    strstr(rep->str, "equal or smaller") == NULL) {
+			log_warnx("router: XADD %s: %s", r->k_events, rep->str);
+			failed = 1;
+		}
+		freeReplyObject(rep);
+	}
+	if (rc != 0 || failed)
+		return INBOX_EUNAVAIL;
+	r->outbox_published = true;
+	return 0;
+}
+
+/* Event ids must stay above the stream's top, whatever the clock does. */
+static int
+sync_event_clock(struct router *r)
+{
+	redisReply *rep = redisCommand(r->redis, "XREVRANGE %s + - COUNT 1",
+	    r->k_events);
+	uint64_t ms, seq;
+
+	if (rep == NULL)
+		return INBOX_EUNAVAIL;
+	if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 &&
+	    rep->element[0]->type == REDIS_REPLY_ARRAY &&
+	    rep->element[0]->elements >= 1 &&
+	    parse_stream_id(rep->element[0]->element[0]->str, &ms, &seq) &&
+	    (ms > r->ev_ms || (ms == r->ev_ms && seq > r->ev_seq))) {
+		r->ev_ms = ms;
+		r->ev_seq = seq;
+	}
+	freeReplyObject(rep);
+	return 0;
+}
+
+/* ---- batches ----------------------------------------------------------- */
+
+static void
+batch_dead(struct batch *b, const char *stream, const char *id,
+    const char *data, size_t datalen, const char *reason)
+{
+	struct dead *d;
+
+	if (b->ndead == b->capdead) {
+		b->capdead = b->capdead ? b->capdead * 2 : 16;
+		b->dead = xrealloc(b->dead, b->capdead * sizeof(*b->dead));
+	}
+	d = &b->dead[b->ndead++];
+	d->stream = stream;
+	d->id = xstrdup(id);
+	d->reason = xstrdup(reason);
+	d->data = data ? xstrndup(data, datalen) : xstrdup("");
+	d->datalen = data ? datalen : 0;
+	log_warnx("router: %s %s dead-lettered: %s", stream, id, reason);
+}
+
+static void
+batch_ack(struct batch *b, int which, const char *id)
+{
+	if (b->nack[which] == b->capack[which]) {
+		b->capack[which] = b->capack[which] ? b->capack[which] * 2 : 64;
+		b->ack[which] = xrealloc(b->ack[which],
+		    b->capack[which] * sizeof(char *));
+	}
+	b->ack[which][b->nack[which]++] = xstrdup(id);
+}
+
+static void
+batch_finish(struct batch *b)
+{
+	for (size_t i = 0; i < b->ndead; i++) {
+		free(b->dead[i].id);
+		free(b->dead[i].reason);
+		free(b->dead[i].data);
+	}
+	free(b->dead);
+	for (int w = 0; w < 2; w++) {
+		for (size_t i = 0; i < b->nack[w]; i++)
+			free(b->ack[w][i]);
+		free(b->ack[w]);
+	}
+	memset(b, 0, sizeof(*b));
+}
+
+static void
+apply_entry(struct router *r, struct store_txn *txn, struct batch *b,
+    int which, const char *id, const redisReply *fields, int64_t now)
+{
+	const char *stream = which == 0 ? r->k_in : r->k_cmd;
+	const char *data;
+	char reason[600];
+	size_t len;
+	int rc;
+
+	batch_ack(b, which, id);
+	if (fields == NULL || fields->type != REDIS_REPLY_ARRAY)
+		return; /* deleted from the stream while pending */
+	data = rt_entry_field(fields, which == 0 ? "env" : "cmd", &len);
+	if (data == NULL) {
+		batch_dead(b, stream, id, NULL, 0, which == 0 ?
+		    "entry has no 'env' field" : "entry has no 'cmd' field");
+		return;
+	}
+	if (which == 0)
+		rc = router__apply_envelope(r, txn, data, len, now, reason,
+		    sizeof(reason));
+	else
+		rc = router__apply_command(r, txn, data, len, now, reason,
+		    sizeof(reason));
+	if (rc == INBOX_EINVAL)
+		batch_dead(b, stream, id, data, len, reason);
+	else if (rc != 0)
+		fatalx("router: %s %s: %s", stream, id, reason);
+	else
+		b->applied++;
+}
+
+/* Sends dead letters and acknowledgements, pipelined; replies are read so
+ * errors are seen. Returns 0 or INBOX_EUNAVAIL. */
+static int
+send_dead_and_acks(struct router *r, struct batch *b)
+{
+	size_t sent = 0;
+	int failed = 0;
+
+	for (size_t i = 0; i < b->ndead; i++) {
+		const struct dead *d = &b->dead[i];
+		const char *argv[] = { "XADD", r->k_dead, "*", "reason",
+		    d->reason, "source", d->stream, "source_id", d->id, "data",
+		    d->data };
+		size_t lens[11];
+
+		for (int k = 0; k < 11; k++)
+			lens[k] = strlen(argv[k]);
+		lens[10] = d->datalen;
+		redisAppendCommandArgv(r->redis, 11, argv, lens);
+		sent++;
+	}
+	for (int w = 0; w < 2; w++) {
+		size_t n = b->nack[w];
+		const char **argv;
+
+		if (n == 0)
+			continue;
+		argv = xcalloc(n + 3, sizeof(char *));
+		argv[0] = "XACK";
+		argv[1] = w == 0 ? r->k_in : r->k_cmd;
+		argv[2] = GROUP;
+		for (size_t i = 0; i < n; i++)
+			argv[3 + i] = b->ack[w][i];
+		redisAppendCommandArgv(r->redis, (int)(n + 3), argv, NULL);
+		free(argv);
+		sent++;
+	}
+	for (size_t i = 0; i < sent; i++) {
+		redisReply *rep = NULL;
+
+		if (redisGetReply(r->redis, (void **)&rep) != REDIS_OK)
+			return INBOX_EUNAVAIL;
+		if (rep->type == REDIS_REPLY_ERROR) {
+			log_warnx("router: dead letter or XACK: %s", rep->str);
+			failed = 1;
+		}
+		freeReplyObject(rep);
+	}
+	return failed ? INBOX_EUNAVAIL : 0;
+}
+
+/* Applies one XREADGROUP reply. Returns the number of entries, or
+ * INBOX_EUNAVAIL when Redis failed after the commit (the entries stay
+ * pending and come back; the store refuses the copies). */
+static int
+process_reply(struct router *r, const redisReply *rep)
+{
+	struct store_txn *txn;
+	struct batch b;
+	size_t total = 0;
+	int64_t now = rt_now_ms();
+	int rc;
+
+	memset(&b, 0, sizeof(b));
+	if ((rc = store_txn_begin(r->store, true, &txn)) != 0)
+		fatalx("router: write txn: %s", inbox_strerror(rc));
+	if (r->outbox_published) {
+		if ((rc = store_outbox_clear(txn)) != 0)
+			fatalx("router: outbox clear: %s", inbox_strerror(rc));
+		r->outbox_published = false;
+	}
+	for (size_t s = 0; rep->type == REDIS_REPLY_ARRAY && s < rep->elements;
+	    s++) {
+		const redisReply *st = rep->element[s];
+		int which;
+
+		if (st->type != REDIS_REPLY_ARRAY || st->elements != 2)
+			continue;
+		which = strcmp(st->element[0]->str, r->k_in) == 0 ? 0 : 1;
+		for (size_t i = 0; i < st->element[1]->elements; i++) {
+			const redisReply *e = st->element[1]->element[i];
+
+			if (e->type != REDIS_REPLY_ARRAY || e->elements < 1)
+				continue;
+			apply_entry(r, txn, &b, which, e->element[0]->str,
+			    e->elements > 1 ? e->element[1] : NULL, now);
+			total++;
+		}
+	}
+	if ((rc = store_meta_put(txn, "event_ms", r->ev_ms)) != 0 ||
+	    (rc = store_meta_put(txn, "event_seq", r->ev_seq)) != 0)
+		fatalx("router: meta: %s", inbox_strerror(rc));
+	if ((rc = store_txn_commit(txn)) != 0)
+		fatalx("router: commit: %s", inbox_strerror(rc));
+	log_debug("router: batch of %zu committed (%zu applied, %zu dead)",
+	    total, b.applied, b.ndead);
+	rc = publish_outbox(r);
+	if (rc == 0)
+		rc = send_dead_and_acks(r, &b);
+	batch_finish(&b);
+	return rc != 0 ? rc : (int)total;
+}
+
+/* One XREADGROUP: pending entries (id 0) or new ones (>). */
+static redisReply *
+read_batch(struct router *r, bool pending)
+{
+	char count[16], block[16];
+	const char *id = pending ? "0" : ">";
+	int block_ms = r->cfg->redis_timeout_ms / 2;
+
+	if (block_ms > 1000)
+		block_ms = 1000;
+	snprintf(count, sizeof(count), "%d", r->cfg->router_batch);
+	snprintf(block, sizeof(block), "%d", block_ms);
+	if (pending) {
+		const char *argv[] = { "XREADGROUP", "GROUP", GROUP,
+		    r->cfg->router_consumer, "COUNT", count, "STREAMS",
+		    r->k_in, r->k_cmd, id, id };
+		return redisCommandArgv(r->redis, 11, argv, NULL);
+	} else {
+		const char *argv[] = { "XREADGROUP", "GROUP", GROUP,
+		    r->cfg->router_consumer, "COUNT", count, "BLOCK", block,
+		    "STREAMS", r->k_in, r->k_cmd, id, id };
+		return redisCommandArgv(r->redis, 13, argv, NULL);
+	}
+}
+
+/* Claims entries of dead consumers into our pending list. */
+static int
+claim_stale(struct router *r, const char *stream)
+{
+	char idle[16], cursor[64] = "0-0";
+
+	snprintf(idle, sizeof(idle), "%d", r->cfg->router_claim_idle_ms);
+	for (;;) {
+		const char *argv[] = { "XAUTOCLAIM", stream, GROUP,
+		    r->cfg->router_consumer, idle, cursor, "COUNT", "1000",
+		    "JUSTID" };
+		redisReply *rep = redisCommandArgv(r->redis, 9, argv, NULL);
+		bool done;
+
+		if (rep == NULL)
+			return INBOX_EUNAVAIL;
+		if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 2 ||
+		    rep->element[0]->type != REDIS_REPLY_STRING) {
+			log_warnx("router: XAUTOCLAIM %s: %s", stream,
+			    rep->type == REDIS_REPLY_ERROR ? rep->str :
+			    "unexpected reply");
+			freeReplyObject(rep);
+			return INBOX_EUNAVAIL;
+		}
+		if (rep->element[1]->elements > 0)
+			log_info("router: claimed %zu stale entries of %s",
+			    rep->element[1]->elements, stream);
+		snprintf(cursor, sizeof(cursor), "%s", rep->element[0]->str);
+		freeReplyObject(rep);
+		done = strcmp(cursor, "0-0") == 0;
+		if (done)
+			return 0;
+	}
+}
+
+/* Connects and does the start sequence: groups, outbox, clock, claims. */
+static int
+connect_redis(struct router *r)
+{
+	if ((r->redis = rt_redis_connect(r->cfg)) == NULL)
+		return INBOX_EUNAVAIL;
+	if (rt_group_create(r->redis, r->k_in, GROUP) != 0 ||
+	    rt_group_create(r->redis, r->k_cmd, GROUP) != 0 ||
+	    publish_outbox(r) != 0 || sync_event_clock(r) != 0 ||
+	    claim_stale(r, r->k_in) != 0 || claim_stale(r, r->k_cmd) != 0) {
+		redisFree(r->redis);
+		r->redis = NULL;
+		return INBOX_EUNAVAIL;
+	}
+	return 0;
+}
+
+static void
+load_event_clock(struct router *r)
+{
+	struct store_txn *txn;
+	int rc;
+
+	if ((rc = store_txn_begin(r->store, false, &txn)) != 0)
+		fatalx("router: read txn: %s", inbox_strerror(rc));
+	store_meta_get(txn, "event_ms", &r->ev_ms);
+	store_meta_get(txn, "event_seq", &r->ev_seq);
+	store_txn_abort(txn);
+}
+
+static void
+nap(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+int
+router_run(struct router *r)
+{
+	bool pending = true, ready = false;
+	int backoff = 100;
+
+	load_event_clock(r);
+	while (!rt_sig_pending()) {
+		redisReply *rep;
+		int n;
+
+		if (r->redis == NULL) {
+			if (connect_redis(r) != 0) {
+				nap(backoff);
+				backoff = backoff < 2000 ? backoff * 2 : 2000;
+				continue;
+			}
+			backoff = 100;
+			pending = true;
+			if (!ready)
+				log_info("router ready: consuming %s and %s as "
+				    "%s/%s", r->k_in, r->k_cmd, GROUP,
+				    r->cfg->router_consumer);
+			else
+				log_info("router: reconnected to redis");
+			ready = true;
+		}
+		rep = read_batch(r, pending);
+		if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
+			log_warnx("router: XREADGROUP: %s", rep ? rep->str :
+			    r->redis->errstr);
+			if (rep != NULL)
+				freeReplyObject(rep);
+			redisFree(r->redis);
+			r->redis = NULL;
+			continue;
+		}
+		n = rep->type == REDIS_REPLY_ARRAY ? process_reply(r, rep) : 0;
+		freeReplyObject(rep);
+		if (n < 0) {
+			redisFree(r->redis);
+			r->redis = NULL;
+			continue;
+		}
+		if (pending && n == 0)
+			pending = false;
+	}
+	log_info("router: stopping");
+	return 0;
+}

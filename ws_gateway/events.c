@@ -1,0 +1,226 @@
+/*
+ * Events: a thread reads inbox:events (XREAD BLOCK) and stages push frames;
+ * lws_cancel_service() wakes the service thread, which moves them into the
+ * ring that every session reads with its own tail. Only the service thread
+ * touches the ring.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "inbox/rt/rt.h"
+#include "ws_gateway/gateway_int.h"
+
+bool
+gw_seq_parse(const char *s, struct gw_seq *out)
+{
+	unsigned long long a, b;
+	char tail;
+
+	if (sscanf(s, "%llu-%llu%c", &a, &b, &tail) != 2)
+		return false;
+	out->ms = a;
+	out->seq = b;
+	return true;
+}
+
+int
+gw_seq_cmp(struct gw_seq a, struct gw_seq b)
+{
+	if (a.ms != b.ms)
+		return a.ms < b.ms ? -1 : 1;
+	if (a.seq != b.seq)
+		return a.seq < b.seq ? -1 : 1;
+	return 0;
+}
+
+struct gw_frame *
+gw_frame_new(const char *data, size_t len)
+{
+	struct gw_frame *f = xmalloc(sizeof(*f) + LWS_PRE + len + 1);
+
+	f->next = NULL;
+	memset(&f->seq, 0, sizeof(f->seq));
+	f->len = len;
+	memcpy(f->buf + LWS_PRE, data, len);
+	f->buf[LWS_PRE + len] = '\0';
+	return f;
+}
+
+struct gw_frame *
+gw_event_frame(const char *id, const char *event, const char *data)
+{
+	size_t n = strlen(id) + strlen(event) + strlen(data) + 64;
+	char *s = xmalloc(n);
+	struct gw_frame *f;
+	int len;
+
+	/* id and event are ours (router-made), data is JSON the router
+	 * printed: no escaping needed. */
+	len = snprintf(s, n, "{\"type\":\"event\",\"seq\":\"%s\",\"event\":\"%s\","
+	    "\"data\":%s}", id, event, data);
+	f = gw_frame_new(s, (size_t)len);
+	free(s);
+	gw_seq_parse(id, &f->seq);
+	return f;
+}
+
+static void
+nap_ms(int ms)
+{
+	struct timespec ts = { 0, (long)ms * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static void *
+reader_main(void *arg)
+{
+	struct gateway *gw = arg;
+	redisContext *c = NULL;
+	char last[64];
+
+	snprintf(last, sizeof(last), "%s", gw->start_id);
+	while (!atomic_load(&gw->reader_stop)) {
+		struct gw_frame *head = NULL, *tail = NULL;
+		redisReply *r;
+
+		if (c == NULL && (c = rt_redis_connect(gw->cfg)) == NULL) {
+			nap_ms(200);
+			continue;
+		}
+		r = redisCommand(c, "XREAD COUNT 512 BLOCK 500 STREAMS %s %s",
+		    gw->k_events, last);
+		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+			log_warnx("gateway: XREAD %s: %s", gw->k_events,
+			    r ? r->str : c->errstr);
+			if (r != NULL)
+				freeReplyObject(r);
+			redisFree(c);
+			c = NULL;
+			nap_ms(200);
+			continue;
+		}
+		if (r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
+			redisReply *entries = r->element[0]->element[1];
+
+			for (size_t i = 0; i < entries->elements; i++) {
+				redisReply *e = entries->element[i];
+				const char *ev = rt_entry_field(e->element[1],
+				    "event", NULL);
+				const char *data = rt_entry_field(e->element[1],
+				    "data", NULL);
+				struct gw_frame *f;
+
+				snprintf(last, sizeof(last), "%s",
+				    e->element[0]->str);
+				if (ev == NULL || data == NULL)
+					continue;
+				f = gw_event_frame(last, ev, data);
+				if (tail != NULL)
+					tail->next = f;
+				else
+					head = f;
+				tail = f;
+			}
+		}
+		freeReplyObject(r);
+		if (head != NULL) {
+			pthread_mutex_lock(&gw->lock);
+			if (gw->staged_tail != NULL)
+				gw->staged_tail->next = head;
+			else
+				gw->staged = head;
+			gw->staged_tail = tail;
+			pthread_mutex_unlock(&gw->lock);
+			lws_cancel_service(gw->lws);
+		}
+	}
+	if (c != NULL)
+		redisFree(c);
+	return NULL;
+}
+
+int
+gw_reader_start(struct gateway *gw)
+{
+	redisContext *c = rt_redis_connect(gw->cfg);
+
+	/* Start at the newest event: a socket sees events from its connection
+	 * on; older ones come through `subscribe`. */
+	snprintf(gw->start_id, sizeof(gw->start_id), "$");
+	if (c != NULL) {
+		redisReply *r = redisCommand(c, "XREVRANGE %s + - COUNT 1",
+		    gw->k_events);
+
+		snprintf(gw->start_id, sizeof(gw->start_id), "0-0");
+		if (r != NULL && r->type == REDIS_REPLY_ARRAY &&
+		    r->elements == 1)
+			snprintf(gw->start_id, sizeof(gw->start_id), "%s",
+			    r->element[0]->element[0]->str);
+		if (r != NULL)
+			freeReplyObject(r);
+		redisFree(c);
+	}
+	if (strcmp(gw->start_id, "$") == 0)
+		log_warnx("gateway: redis unreachable; events start when it is");
+	atomic_store(&gw->reader_stop, false);
+	if (pthread_create(&gw->reader, NULL, reader_main, gw) != 0) {
+		log_warn("gateway: pthread_create");
+		return INBOX_EIO;
+	}
+	gw->reader_started = true;
+	return 0;
+}
+
+void
+gw_reader_stop(struct gateway *gw)
+{
+	struct gw_frame *f, *next;
+
+	if (gw->reader_started) {
+		atomic_store(&gw->reader_stop, true);
+		pthread_join(gw->reader, NULL);
+		gw->reader_started = false;
+	}
+	for (f = gw->staged; f != NULL; f = next) {
+		next = f->next;
+		free(f);
+	}
+	gw->staged = gw->staged_tail = NULL;
+}
+
+size_t
+gw_ring_take_staged(struct gateway *gw)
+{
+	struct gw_frame *f, *next;
+	size_t n = 0;
+
+	pthread_mutex_lock(&gw->lock);
+	f = gw->staged;
+	gw->staged = gw->staged_tail = NULL;
+	pthread_mutex_unlock(&gw->lock);
+	for (; f != NULL; f = next) {
+		size_t slot = gw->ring.head % gw->ring.size;
+
+		next = f->next;
+		f->next = NULL;
+		free(gw->ring.slots[slot]);
+		gw->ring.slots[slot] = f;
+		gw->ring.head++;
+		n++;
+	}
+	return n;
+}
+
+void
+gw_ring_finish(struct gw_ring *ring)
+{
+	if (ring->slots == NULL)
+		return;
+	for (size_t i = 0; i < ring->size; i++)
+		free(ring->slots[i]);
+	free(ring->slots);
+	ring->slots = NULL;
+}

@@ -1,0 +1,476 @@
+/*
+ * The gateway's lws server: static files of the web client, POST /api/login,
+ * and the websocket /ws?token=... One protocol handles both HTTP and the
+ * websocket; each connection's user data is a `struct conn`.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "inbox/rt/rt.h"
+#include "ws_gateway/gateway.h"
+#include "ws_gateway/gateway_int.h"
+
+#define LOGIN_BODY_MAX 4096
+#define RX_MAX (64 * 1024)
+#define QUEUE_MAX_BYTES (64u * 1024 * 1024)
+
+struct conn {
+	struct lws *wsi;
+	/* http */
+	char *body;
+	size_t len;
+	bool too_large;
+	int status;
+	char *answer;            /* JSON, malloc'd */
+	/* websocket */
+	bool ws;
+	char login[65];
+	uint64_t ring_next;
+	struct gw_session_view view;
+	struct gw_frame *q_head, *q_tail;   /* results and replays */
+	size_t q_bytes;
+	char *rx;
+	size_t rx_len;
+};
+
+static void
+conn_http_reset(struct conn *c)
+{
+	free(c->body);
+	free(c->answer);
+	c->body = NULL;
+	c->answer = NULL;
+	c->len = 0;
+	c->too_large = false;
+	c->status = 0;
+}
+
+static void
+conn_ws_finish(struct conn *c)
+{
+	struct gw_frame *f, *next;
+
+	for (f = c->q_head; f != NULL; f = next) {
+		next = f->next;
+		free(f);
+	}
+	c->q_head = c->q_tail = NULL;
+	c->q_bytes = 0;
+	free(c->rx);
+	c->rx = NULL;
+	c->rx_len = 0;
+}
+
+static void
+enqueue(struct conn *c, struct gw_frame *f)
+{
+	for (; f != NULL; f = f->next) {
+		c->q_bytes += f->len;
+		if (c->q_tail != NULL)
+			c->q_tail->next = f;
+		else
+			c->q_head = f;
+		c->q_tail = f;
+		if (f->next == NULL)
+			break;
+	}
+}
+
+/* ---- HTTP ------------------------------------------------------------- */
+
+static int
+http_answer(struct lws *wsi, struct conn *c)
+{
+	size_t n = strlen(c->answer);
+	unsigned char hdr[LWS_PRE + 512];
+	unsigned char *start = hdr + LWS_PRE, *p = start,
+	    *end = hdr + sizeof(hdr) - 1;
+	unsigned char *buf = xmalloc(LWS_PRE + n);
+	int rc = 0;
+
+	memcpy(buf + LWS_PRE, c->answer, n);
+	if (lws_add_http_common_headers(wsi, (unsigned)c->status,
+	    "application/json", (lws_filepos_t)n, &p, end) ||
+	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
+	    (const unsigned char *)"no-store", 8, &p, end) ||
+	    lws_finalize_write_http_header(wsi, start, &p, end) ||
+	    lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_HTTP_FINAL) != (int)n)
+		rc = -1;
+	free(buf);
+	conn_http_reset(c);
+	if (rc == 0 && lws_http_transaction_completed(wsi))
+		rc = -1;
+	return rc;
+}
+
+static void
+set_answer(struct lws *wsi, struct conn *c, int status, char *json)
+{
+	c->status = status;
+	c->answer = json;
+	lws_callback_on_writable(wsi);
+}
+
+static const char *
+mime_of(const char *path)
+{
+	const char *dot = strrchr(path, '.');
+
+	if (dot == NULL)
+		return "application/octet-stream";
+	if (strcmp(dot, ".html") == 0)
+		return "text/html; charset=utf-8";
+	if (strcmp(dot, ".js") == 0)
+		return "text/javascript; charset=utf-8";
+	if (strcmp(dot, ".css") == 0)
+		return "text/css; charset=utf-8";
+	if (strcmp(dot, ".svg") == 0)
+		return "image/svg+xml";
+	if (strcmp(dot, ".png") == 0)
+		return "image/png";
+	if (strcmp(dot, ".ico") == 0)
+		return "image/x-icon";
+	return "application/octet-stream";
+}
+
+/* Serves a file of the web root; names are [A-Za-z0-9._-/] without "..". */
+static int
+serve_file(struct gateway *gw, struct lws *wsi, const char *uri)
+{
+	char path[4200];
+	int n;
+
+	if (strcmp(uri, "/") == 0)
+		uri = "/index.html";
+	if (strstr(uri, "..") != NULL || strspn(uri, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/") != strlen(uri) ||
+	    snprintf(path, sizeof(path), "%s%s", gw->cfg->gateway_web_root,
+	    uri) >= (int)sizeof(path)) {
+		if (lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL))
+			return -1;
+		return lws_http_transaction_completed(wsi) ? -1 : 0;
+	}
+	n = lws_serve_http_file(wsi, path, mime_of(path), NULL, 0);
+	if (n < 0 || (n > 0 && lws_http_transaction_completed(wsi)))
+		return -1;
+	return 0;
+}
+
+static int
+on_http(struct gateway *gw, struct lws *wsi, struct conn *c, const char *uri)
+{
+	bool post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
+
+	conn_http_reset(c);
+	if (strcmp(uri, "/healthz") == 0) {
+		set_answer(wsi, c, 200, xstrdup("{\"ok\":true}"));
+		return 0;
+	}
+	if (strcmp(uri, "/api/login") == 0) {
+		char cl[32];
+
+		if (!post) {
+			set_answer(wsi, c, 405, xstrdup("{\"ok\":false,\"error\":"
+			    "{\"code\":\"method_not_allowed\",\"message\":"
+			    "\"use POST\"}}"));
+			return 0;
+		}
+		if (lws_hdr_copy(wsi, cl, sizeof(cl),
+		    WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0 || atol(cl) <= 0) {
+			set_answer(wsi, c, 400, xstrdup("{\"ok\":false,\"error\":"
+			    "{\"code\":\"bad_request\",\"message\":"
+			    "\"empty body\"}}"));
+			return 0;
+		}
+		return 0; /* the body follows */
+	}
+	if (post) {
+		set_answer(wsi, c, 404, xstrdup("{\"ok\":false,\"error\":"
+		    "{\"code\":\"not_found\",\"message\":\"no such path\"}}"));
+		return 0;
+	}
+	return serve_file(gw, wsi, uri);
+}
+
+/* ---- websocket -------------------------------------------------------- */
+
+static bool
+ws_authorize(struct gateway *gw, struct lws *wsi, struct conn *c)
+{
+	char uri[256], token[512];
+	const char *v;
+
+	if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
+	    strcmp(uri, "/ws") != 0)
+		return false;
+	v = lws_get_urlarg_by_name(wsi, "token=", token, sizeof(token));
+	if (v == NULL)
+		return false;
+	return gw_token_check(gw, v, c->login, sizeof(c->login));
+}
+
+static int
+ws_receive(struct gateway *gw, struct lws *wsi, struct conn *c,
+    const void *in, size_t len)
+{
+	struct gw_frame *replay = NULL;
+	char *answer;
+
+	if (c->rx_len + len > RX_MAX) {
+		free(c->rx);
+		c->rx = NULL;
+		c->rx_len = 0;
+		if (!lws_is_final_fragment(wsi))
+			return 0; /* drop the rest of this frame */
+		answer = xstrdup("{\"type\":\"result\",\"req\":null,\"ok\":false,"
+		    "\"error\":{\"code\":\"too_large\",\"message\":"
+		    "\"frame over 65536 bytes\"}}");
+		enqueue(c, gw_frame_new(answer, strlen(answer)));
+		free(answer);
+		lws_callback_on_writable(wsi);
+		return 0;
+	}
+	c->rx = xrealloc(c->rx, c->rx_len + len + 1);
+	memcpy(c->rx + c->rx_len, in, len);
+	c->rx_len += len;
+	if (!lws_is_final_fragment(wsi))
+		return 0;
+	answer = gw_request(gw, c->rx, c->rx_len, &c->view, &replay);
+	free(c->rx);
+	c->rx = NULL;
+	c->rx_len = 0;
+	enqueue(c, replay);
+	enqueue(c, gw_frame_new(answer, strlen(answer)));
+	free(answer);
+	if (c->q_bytes > QUEUE_MAX_BYTES) {
+		log_warnx("gateway: %s: answers pile up unread; closing",
+		    c->login);
+		return -1;
+	}
+	lws_callback_on_writable(wsi);
+	return 0;
+}
+
+/* Sends one frame: a queued answer first, else the next ring event. */
+static int
+ws_writeable(struct gateway *gw, struct lws *wsi, struct conn *c)
+{
+	struct gw_frame *f = c->q_head;
+	bool from_queue = f != NULL;
+
+	while (f == NULL && c->ring_next < gw->ring.head) {
+		struct gw_frame *e;
+
+		if (gw->ring.head - c->ring_next > gw->ring.size) {
+			log_warnx("gateway: %s fell %llu events behind; closing "
+			    "(it resubscribes from its last seq)", c->login,
+			    (unsigned long long)(gw->ring.head - c->ring_next));
+			return -1;
+		}
+		e = gw->ring.slots[c->ring_next++ % gw->ring.size];
+		if (c->view.live_sent && gw_seq_cmp(e->seq, c->view.last) <= 0)
+			continue; /* replayed already */
+		if (!c->view.live_sent) {
+			c->view.first_live = e->seq;
+			c->view.live_sent = true;
+		}
+		if (gw_seq_cmp(e->seq, c->view.last) > 0)
+			c->view.last = e->seq;
+		f = e;
+	}
+	if (f == NULL)
+		return 0;
+	if (lws_write(wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT) <
+	    (int)f->len)
+		return -1;
+	if (from_queue) {
+		c->q_head = f->next;
+		if (c->q_head == NULL)
+			c->q_tail = NULL;
+		c->q_bytes -= f->len;
+		free(f);
+	}
+	if (c->q_head != NULL || c->ring_next < gw->ring.head)
+		lws_callback_on_writable(wsi);
+	return 0;
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason,
+    void *user, void *in, size_t len);
+
+static const struct lws_protocols protocols[] = {
+	{ "inbox", callback, sizeof(struct conn), 4096, 0, NULL, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 },
+};
+
+static int
+callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+    void *in, size_t len)
+{
+	struct gateway *gw = lws_context_user(lws_get_context(wsi));
+	struct conn *c = user;
+	int status;
+
+	switch (reason) {
+	case LWS_CALLBACK_HTTP:
+		c->wsi = wsi;
+		return on_http(gw, wsi, c, in);
+	case LWS_CALLBACK_HTTP_BODY:
+		if (c->too_large || c->status != 0)
+			return 0;
+		if (c->len + len > LOGIN_BODY_MAX) {
+			c->too_large = true;
+			return 0;
+		}
+		c->body = xrealloc(c->body, c->len + len + 1);
+		memcpy(c->body + c->len, in, len);
+		c->len += len;
+		return 0;
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		if (c->status != 0)
+			return 0;
+		if (c->too_large) {
+			set_answer(wsi, c, 413, xstrdup("{\"ok\":false,\"error\":"
+			    "{\"code\":\"too_large\",\"message\":"
+			    "\"body too large\"}}"));
+			return 0;
+		}
+		{
+			char *json = gw_login(gw, c->body ? c->body : "", c->len,
+			    &status);
+			set_answer(wsi, c, status, json);
+		}
+		return 0;
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		if (c->answer == NULL)
+			return 0;
+		return http_answer(wsi, c);
+	case LWS_CALLBACK_CLOSED_HTTP:
+		conn_http_reset(c);
+		return 0;
+
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		if (!ws_authorize(gw, wsi, c)) {
+			lws_return_http_status(wsi, HTTP_STATUS_UNAUTHORIZED,
+			    "invalid or missing token");
+			return -1;
+		}
+		return 0;
+	case LWS_CALLBACK_ESTABLISHED:
+		c->wsi = wsi;
+		c->ws = true;
+		c->ring_next = gw->ring.head;
+		memset(&c->view, 0, sizeof(c->view));
+		log_info("gateway: %s connected", c->login);
+		return 0;
+	case LWS_CALLBACK_RECEIVE:
+		return ws_receive(gw, wsi, c, in, len);
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		return ws_writeable(gw, wsi, c);
+	case LWS_CALLBACK_CLOSED:
+		log_info("gateway: %s disconnected", c->login);
+		conn_ws_finish(c);
+		return 0;
+	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+		if (gw != NULL && gw_ring_take_staged(gw) > 0)
+			lws_callback_on_writable_all_protocol(gw->lws,
+			    &protocols[0]);
+		return 0;
+	default:
+		break;
+	}
+	return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+static void
+check_signals(lws_sorted_usec_list_t *sul)
+{
+	struct gateway *gw = lws_container_of(sul, struct gateway, sig_sul);
+
+	if (rt_sig_pending()) {
+		gw->stop = true;
+		lws_cancel_service(gw->lws);
+		return;
+	}
+	lws_sul_schedule(gw->lws, 0, &gw->sig_sul, check_signals,
+	    100 * LWS_US_PER_MS);
+}
+
+static void
+lws_logger(int level, const char *line)
+{
+	log_debug("lws: %.*s", (int)strcspn(line, "\n"), line);
+}
+
+struct gateway *
+gateway_create(const struct inbox_config *cfg)
+{
+	struct lws_context_creation_info info;
+	struct gateway *gw = xcalloc(1, sizeof(*gw));
+
+	gw->cfg = cfg;
+	rt_key(gw->k_events, sizeof(gw->k_events), cfg, "events");
+	pthread_mutex_init(&gw->lock, NULL);
+	gw->ring.size = (size_t)cfg->gateway_ring_size;
+	gw->ring.slots = xcalloc(gw->ring.size, sizeof(*gw->ring.slots));
+	if (sodium_init() < 0 || gw_secret_load(gw) != 0)
+		goto err;
+	lws_set_log_level(LLL_ERR | LLL_WARN, lws_logger);
+	memset(&info, 0, sizeof(info));
+	info.port = cfg->gateway_port;
+	info.iface = cfg->gateway_listen;
+	info.protocols = protocols;
+	info.user = gw;
+	info.options = LWS_SERVER_OPTION_DISABLE_IPV6 |
+	    LWS_SERVER_OPTION_VALIDATE_UTF8;
+	info.timeout_secs = 30;
+	if ((gw->lws = lws_create_context(&info)) == NULL) {
+		log_warnx("gateway: cannot listen on %s:%d", cfg->gateway_listen,
+		    cfg->gateway_port);
+		goto err;
+	}
+	gw_store(gw); /* may not exist yet: opened again on first use */
+	if (gw_reader_start(gw) != 0)
+		goto err_lws;
+	return gw;
+
+err_lws:
+	lws_context_destroy(gw->lws);
+err:
+	gw_ring_finish(&gw->ring);
+	pthread_mutex_destroy(&gw->lock);
+	free(gw);
+	return NULL;
+}
+
+int
+gateway_run(struct gateway *gw)
+{
+	lws_sul_schedule(gw->lws, 0, &gw->sig_sul, check_signals,
+	    100 * LWS_US_PER_MS);
+	log_info("gateway ready: http://%s:%d/", gw->cfg->gateway_listen,
+	    gw->cfg->gateway_port);
+	while (!gw->stop && lws_service(gw->lws, 0) >= 0)
+		;
+	log_info("gateway: stopping");
+	return 0;
+}
+
+void
+gateway_destroy(struct gateway *gw)
+{
+	if (gw == NULL)
+		return;
+	gw_reader_stop(gw);
+	lws_context_destroy(gw->lws);
+	gw_ring_finish(&gw->ring);
+	if (gw->redis != NULL)
+		redisFree(gw->redis);
+	store_close(gw->store);
+	pthread_mutex_destroy(&gw->lock);
+	sodium_memzero(gw->secret, sizeof(gw->secret));
+	free(gw);
+}

@@ -1,0 +1,93 @@
+/* The gateway's private parts. */
+#ifndef INBOX_WS_GATEWAY_GATEWAY_INT_H
+#define INBOX_WS_GATEWAY_GATEWAY_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <hiredis/hiredis.h>
+#include <libwebsockets.h>
+
+#include "inbox/inbox.h"
+#include "store/store.h"
+
+/* A stream id "ms-seq", comparable. */
+struct gw_seq {
+	uint64_t ms, seq;
+};
+
+/* An outgoing websocket frame, with LWS_PRE bytes of headroom. */
+struct gw_frame {
+	struct gw_frame *next;
+	struct gw_seq seq;       /* events only; zero for results */
+	size_t len;
+	unsigned char buf[];     /* LWS_PRE + len (+1 for a NUL) */
+};
+
+/* The events the reader thread hands over, and the ring sessions read. */
+struct gw_ring {
+	struct gw_frame **slots;
+	size_t size;
+	uint64_t head;           /* frames ever inserted */
+};
+
+struct gateway {
+	const struct inbox_config *cfg;
+	struct lws_context *lws;
+	struct store *store;     /* opened on first use, read-only */
+	redisContext *redis;     /* the service thread's own (subscribe) */
+	char k_events[128];
+	unsigned char secret[32];
+	lws_sorted_usec_list_t sig_sul;
+	bool stop;
+
+	struct gw_ring ring;
+
+	/* reader thread */
+	pthread_t reader;
+	bool reader_started;
+	atomic_bool reader_stop;
+	pthread_mutex_t lock;    /* guards staged */
+	struct gw_frame *staged, *staged_tail;
+	char start_id[64];       /* where the reader starts */
+};
+
+/* events.c */
+bool gw_seq_parse(const char *s, struct gw_seq *out);
+int gw_seq_cmp(struct gw_seq a, struct gw_seq b);
+struct gw_frame *gw_frame_new(const char *data, size_t len);
+/* Builds the push frame of one stream entry. */
+struct gw_frame *gw_event_frame(const char *id, const char *event,
+    const char *data);
+int gw_reader_start(struct gateway *gw);
+void gw_reader_stop(struct gateway *gw);
+/* Moves staged frames into the ring; returns how many. */
+size_t gw_ring_take_staged(struct gateway *gw);
+void gw_ring_finish(struct gw_ring *ring);
+
+/* auth.c */
+int gw_secret_load(struct gateway *gw);
+/* Writes a token for login valid until `expires` (ms). */
+void gw_token_make(const struct gateway *gw, const char *login,
+    int64_t expires, char *out, size_t outlen);
+/* Returns true and fills login when the token is valid and unexpired. */
+bool gw_token_check(const struct gateway *gw, const char *token,
+    char *login, size_t loginlen);
+/* Answers a login request body: sets *status and returns the JSON answer
+ * (malloc'd). */
+char *gw_login(struct gateway *gw, const char *body, size_t len, int *status);
+
+/* query.c: answers one websocket request frame; returns the result frame's
+ * JSON (malloc'd). `replay` receives frames to send before the result. */
+struct gw_session_view {
+	struct gw_seq first_live, last;   /* what the socket was sent */
+	bool live_sent;
+};
+char *gw_request(struct gateway *gw, const char *frame, size_t len,
+    struct gw_session_view *view, struct gw_frame **replay);
+/* Opens the store read-only if needed; returns 0 or an INBOX_E code. */
+int gw_store(struct gateway *gw);
+
+#endif
