@@ -234,24 +234,6 @@ out:
 	return rc;
 }
 
-struct collect {
-	struct store_txn *txn;
-	cJSON *arr;
-	int64_t last_updated;
-	uint64_t last_id;
-};
-
-static int
-collect_one(void *arg, const struct store_conv *c)
-{
-	struct collect *col = arg;
-
-	cJSON_AddItemToArray(col->arr, store_conv_json(col->txn, c));
-	col->last_updated = c->updated;
-	col->last_id = c->id;
-	return 0;
-}
-
 static void
 print_table(const cJSON *arr)
 {
@@ -283,7 +265,7 @@ cmd_conversations(struct ctl *ctl, int argc, char **argv)
 	bool json = opt_flag(argc, argv, "--json");
 	struct store *st = NULL;
 	struct store_txn *txn = NULL;
-	struct collect col = { .arr = cJSON_CreateArray() };
+	cJSON *arr = cJSON_CreateArray();
 	int states[STORE_STATE__COUNT], nstates = 0, rc;
 
 	if (state_opt == NULL) {
@@ -296,7 +278,7 @@ cmd_conversations(struct ctl *ctl, int argc, char **argv)
 	} else {
 		fprintf(stderr, "inboxctl: unknown state '%s' (open, snoozed, "
 		    "closed, all)\n", state_opt);
-		cJSON_Delete(col.arr);
+		cJSON_Delete(arr);
 		return 2;
 	}
 	rc = store_open(&st, ctl->cfg.store_path, ctl->cfg.store_map_size_mb,
@@ -310,15 +292,14 @@ cmd_conversations(struct ctl *ctl, int argc, char **argv)
 		    inbox_strerror(rc));
 		goto out;
 	}
-	col.txn = txn;
 	for (int i = 0; i < nstates && rc == 0; i++) {
+		int64_t updated = 0;
+		uint64_t id = 0;
 		bool more = true;
 
-		col.last_updated = 0;
-		col.last_id = 0;
 		while (more && rc == 0)
-			rc = store_feed(txn, states[i], col.last_updated,
-			    col.last_id, 500, collect_one, &col, &more);
+			rc = store_feed_json(txn, states[i], &updated, &id, 500,
+			    arr, &more);
 	}
 	if (rc != 0) {
 		fprintf(stderr, "inboxctl: store: %s\n", inbox_strerror(rc));
@@ -326,16 +307,16 @@ cmd_conversations(struct ctl *ctl, int argc, char **argv)
 	}
 print:
 	if (json) {
-		char *s = cJSON_PrintUnformatted(col.arr);
+		char *s = cJSON_PrintUnformatted(arr);
 		printf("%s\n", s);
 		free(s);
 	} else {
-		print_table(col.arr);
+		print_table(arr);
 	}
 out:
 	store_txn_abort(txn);
 	store_close(st);
-	cJSON_Delete(col.arr);
+	cJSON_Delete(arr);
 	return rc == 0 ? 0 : 1;
 }
 

@@ -117,3 +117,35 @@ store_msg_json(const struct store_msg *m)
 	cJSON_Delete(env);
 	return o;
 }
+
+struct feed_json {
+	struct store_txn *txn;
+	cJSON *arr;
+	int64_t updated;
+	uint64_t id;
+};
+
+static int
+feed_json_one(void *arg, const struct store_conv *c)
+{
+	struct feed_json *f = arg;
+
+	cJSON_AddItemToArray(f->arr, store_conv_json(f->txn, c));
+	f->updated = c->updated;
+	f->id = c->id;
+	return 0;
+}
+
+int
+store_feed_json(struct store_txn *txn, int state, int64_t *updated,
+    uint64_t *id, size_t limit, void *arr, bool *more)
+{
+	struct feed_json f = { txn, arr, *updated, *id };
+	int rc;
+
+	rc = store_feed(txn, state, *updated, *id, limit, feed_json_one, &f,
+	    more);
+	*updated = f.updated;
+	*id = f.id;
+	return rc;
+}

@@ -139,6 +139,11 @@ int store_meta_put(struct store_txn *txn, const char *name, uint64_t v);
  * cJSON_Delete. */
 void *store_conv_json(struct store_txn *txn, const struct store_conv *conv);
 void *store_msg_json(const struct store_msg *msg);
+/* Appends up to `limit` conversations of the feed of `state` to arr (a cJSON
+ * array) after the cursor (*updated, *id; *id 0 starts at the newest), and
+ * moves the cursor to the last one appended. Sets *more as store_feed. */
+int store_feed_json(struct store_txn *txn, int state, int64_t *updated,
+    uint64_t *id, size_t limit, void *arr, bool *more);
 const char *store_state_name(int state);
 /* Returns 0 and sets *state, or INBOX_EINVAL. */
 int store_state_parse(const char *name, int *state);

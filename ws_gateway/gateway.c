@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "inbox/rt/rt.h"
+#include "inbox/rt/rt_lws.h"
 #include "ws_gateway/gateway.h"
 #include "ws_gateway/gateway_int.h"
 
@@ -385,26 +386,6 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
-static void
-check_signals(lws_sorted_usec_list_t *sul)
-{
-	struct gateway *gw = lws_container_of(sul, struct gateway, sig_sul);
-
-	if (rt_sig_pending()) {
-		gw->stop = true;
-		lws_cancel_service(gw->lws);
-		return;
-	}
-	lws_sul_schedule(gw->lws, 0, &gw->sig_sul, check_signals,
-	    100 * LWS_US_PER_MS);
-}
-
-static void
-lws_logger(int level, const char *line)
-{
-	log_debug("lws: %.*s", (int)strcspn(line, "\n"), line);
-}
-
 struct gateway *
 gateway_create(const struct inbox_config *cfg)
 {
@@ -418,7 +399,7 @@ gateway_create(const struct inbox_config *cfg)
 	gw->ring.slots = xcalloc(gw->ring.size, sizeof(*gw->ring.slots));
 	if (sodium_init() < 0 || gw_secret_load(gw) != 0)
 		goto err;
-	lws_set_log_level(LLL_ERR | LLL_WARN, lws_logger);
+	rt_lws_log_init();
 	memset(&info, 0, sizeof(info));
 	info.port = cfg->gateway_port;
 	info.iface = cfg->gateway_listen;
@@ -449,12 +430,10 @@ err:
 int
 gateway_run(struct gateway *gw)
 {
-	lws_sul_schedule(gw->lws, 0, &gw->sig_sul, check_signals,
-	    100 * LWS_US_PER_MS);
+	rt_lws_stop_start(&gw->stop, gw->lws);
 	log_info("gateway ready: http://%s:%d/", gw->cfg->gateway_listen,
 	    gw->cfg->gateway_port);
-	while (!gw->stop && lws_service(gw->lws, 0) >= 0)
-		;
+	rt_lws_serve(&gw->stop);
 	log_info("gateway: stopping");
 	return 0;
 }

@@ -11,6 +11,7 @@
 #include <libwebsockets.h>
 
 #include "inbox/inbox.h"
+#include "inbox/rt/rt_lws.h"
 #include "store/store.h"
 
 /* A stream id "ms-seq", comparable. */
@@ -40,8 +41,7 @@ struct gateway {
 	redisContext *redis;     /* the service thread's own (subscribe) */
 	char k_events[128];
 	unsigned char secret[32];
-	lws_sorted_usec_list_t sig_sul;
-	bool stop;
+	struct rt_lws_stop stop;
 
 	struct gw_ring ring;
 

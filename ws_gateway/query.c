@@ -50,24 +50,6 @@ gw_store(struct gateway *gw)
 	return rc;
 }
 
-struct feed_walk {
-	struct store_txn *txn;
-	cJSON *arr;
-	int64_t last_updated;
-	uint64_t last_id;
-};
-
-static int
-feed_one(void *arg, const struct store_conv *c)
-{
-	struct feed_walk *w = arg;
-
-	cJSON_AddItemToArray(w->arr, store_conv_json(w->txn, c));
-	w->last_updated = c->updated;
-	w->last_id = c->id;
-	return 0;
-}
-
 static void
 do_feed(struct gateway *gw, const cJSON *req, struct store_txn *txn,
     struct answer *a)
@@ -75,7 +57,7 @@ do_feed(struct gateway *gw, const cJSON *req, struct store_txn *txn,
 	const cJSON *state = cJSON_GetObjectItemCaseSensitive(req, "state");
 	const cJSON *limit = cJSON_GetObjectItemCaseSensitive(req, "limit");
 	const cJSON *before = cJSON_GetObjectItemCaseSensitive(req, "before");
-	struct feed_walk w = { .txn = txn };
+	cJSON *arr;
 	long long bu = 0;
 	unsigned long long bid = 0;
 	int st = STORE_STATE_OPEN, rc;
@@ -102,17 +84,20 @@ do_feed(struct gateway *gw, const cJSON *req, struct store_txn *txn,
 			return fail(a, "bad_request",
 			    "before: not a cursor from a previous answer");
 	}
-	w.arr = cJSON_CreateArray();
-	rc = store_feed(txn, st, bu, bid, lim, feed_one, &w, &more);
+	int64_t updated = bu;
+	uint64_t id = bid;
+
+	arr = cJSON_CreateArray();
+	rc = store_feed_json(txn, st, &updated, &id, lim, arr, &more);
 	if (rc != 0) {
-		cJSON_Delete(w.arr);
+		cJSON_Delete(arr);
 		return fail(a, "store_unavailable", "%s", inbox_strerror(rc));
 	}
 	a->data = cJSON_CreateObject();
-	cJSON_AddItemToObject(a->data, "conversations", w.arr);
+	cJSON_AddItemToObject(a->data, "conversations", arr);
 	if (more) {
 		snprintf(cursor, sizeof(cursor), "%lld:%llu",
-		    (long long)w.last_updated, (unsigned long long)w.last_id);
+		    (long long)updated, (unsigned long long)id);
 		cJSON_AddStringToObject(a->data, "next", cursor);
 	} else {
 		cJSON_AddNullToObject(a->data, "next");

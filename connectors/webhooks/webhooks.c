@@ -14,6 +14,7 @@
 #include "connectors/webhooks/channel.h"
 #include "connectors/webhooks/webhooks.h"
 #include "inbox/rt/rt.h"
+#include "inbox/rt/rt_lws.h"
 
 #define BODY_MAX_ANSWER 1024
 
@@ -23,9 +24,8 @@ struct webhooks {
 	redisContext *redis;
 	char k_in[128];
 	lws_sorted_usec_list_t flush_sul;
-	lws_sorted_usec_list_t sig_sul;
+	struct rt_lws_stop stop;
 	struct lws_dll2_owner waiting;   /* requests decoded, not yet XADDed */
-	bool stop;
 };
 
 /* Per connection (reused across keep-alive requests). */
@@ -369,26 +369,6 @@ static const struct lws_protocols protocols[] = {
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
 };
 
-static void
-check_signals(lws_sorted_usec_list_t *sul)
-{
-	struct webhooks *wh = lws_container_of(sul, struct webhooks, sig_sul);
-
-	if (rt_sig_pending()) {
-		wh->stop = true;
-		lws_cancel_service(wh->lws);
-		return;
-	}
-	lws_sul_schedule(wh->lws, 0, &wh->sig_sul, check_signals,
-	    100 * LWS_US_PER_MS);
-}
-
-static void
-lws_logger(int level, const char *line)
-{
-	log_debug("lws: %.*s", (int)strcspn(line, "\n"), line);
-}
-
 struct webhooks *
 webhooks_create(const struct inbox_config *cfg)
 {
@@ -397,7 +377,7 @@ webhooks_create(const struct inbox_config *cfg)
 
 	wh->cfg = cfg;
 	rt_key(wh->k_in, sizeof(wh->k_in), cfg, "in");
-	lws_set_log_level(LLL_ERR | LLL_WARN, lws_logger);
+	rt_lws_log_init();
 	memset(&info, 0, sizeof(info));
 	info.port = cfg->webhooks_port;
 	info.iface = cfg->webhooks_listen;
@@ -418,12 +398,10 @@ webhooks_create(const struct inbox_config *cfg)
 int
 webhooks_run(struct webhooks *wh)
 {
-	lws_sul_schedule(wh->lws, 0, &wh->sig_sul, check_signals,
-	    100 * LWS_US_PER_MS);
+	rt_lws_stop_start(&wh->stop, wh->lws);
 	log_info("webhooks ready: listening on %s:%d", wh->cfg->webhooks_listen,
 	    wh->cfg->webhooks_port);
-	while (!wh->stop && lws_service(wh->lws, 0) >= 0)
-		;
+	rt_lws_serve(&wh->stop);
 	log_info("webhooks: stopping");
 	return 0;
 }

@@ -1,0 +1,24 @@
+/* librt's libwebsockets glue, shared by the processes that serve HTTP. */
+#ifndef INBOX_RT_RT_LWS_H
+#define INBOX_RT_RT_LWS_H
+
+#include <stdbool.h>
+
+#include <libwebsockets.h>
+
+/* Polls for SIGINT/SIGTERM (blocked by rt_sig_block) every 100 ms from the
+ * lws loop; when one is pending, sets `stop` and wakes the loop. The struct
+ * lives in the caller's context. */
+struct rt_lws_stop {
+	lws_sorted_usec_list_t sul;
+	struct lws_context *lws;
+	bool stop;
+};
+
+void rt_lws_stop_start(struct rt_lws_stop *s, struct lws_context *lws);
+/* Sends lws's own warnings and errors to our log (at debug level). */
+void rt_lws_log_init(void);
+/* Serves until a signal arrives. */
+void rt_lws_serve(struct rt_lws_stop *s);
+
+#endif
