@@ -4,10 +4,13 @@ INBOXD_DEPS="meson ninja-build pkg-config gcc libc6-dev python3
  libcjson-dev liblmdb-dev libhiredis-dev libwebsockets-dev libwebsockets-evlib-uv
  libcurl4-gnutls-dev libetpan-dev libuv1-dev libsodium-dev libcmocka-dev
  redis-server redis-tools"
+# Only the tests need these (the web client runs in headless Chromium).
+INBOXD_TEST_DEPS="chromium"
 
+# Usage: inboxd_install_deps [extra packages...]
 inboxd_install_deps() {
 	local missing=() p
-	for p in $INBOXD_DEPS; do
+	for p in $INBOXD_DEPS "$@"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
 			missing+=("$p")
 	done

@@ -8,7 +8,7 @@ set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=${INBOXD_TEST_BUILD:-$src/build-test}
 . "$src/contrib/deps.sh"
-inboxd_install_deps
+inboxd_install_deps $INBOXD_TEST_DEPS
 
 if [ ! -f "$build/build.ninja" ] && ! meson setup "$build" "$src" \
 	-Db_sanitize=address,undefined -Dwerror=true -Dtests=true \

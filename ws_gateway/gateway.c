@@ -35,6 +35,7 @@ struct conn {
 	size_t q_bytes;
 	char *rx;
 	size_t rx_len;
+	bool rx_overflow;        /* dropping a message over RX_MAX */
 };
 
 static void
@@ -213,6 +214,12 @@ ws_authorize(struct gateway *gw, struct lws *wsi, struct conn *c)
 	return gw_token_check(gw, v, c->login, sizeof(c->login));
 }
 
+static void
+queue_text(struct conn *c, const char *text)
+{
+	enqueue(c, gw_frame_new(text, strlen(text)));
+}
+
 static int
 ws_receive(struct gateway *gw, struct lws *wsi, struct conn *c,
     const void *in, size_t len)
@@ -220,17 +227,20 @@ ws_receive(struct gateway *gw, struct lws *wsi, struct conn *c,
 	struct gw_frame *replay = NULL;
 	char *answer;
 
-	if (c->rx_len + len > RX_MAX) {
+	if (!c->rx_overflow && c->rx_len + len > RX_MAX) {
 		free(c->rx);
 		c->rx = NULL;
 		c->rx_len = 0;
+		c->rx_overflow = true;
+	}
+	if (c->rx_overflow) {
+		/* Drop the message to its last fragment, then say why. */
 		if (!lws_is_final_fragment(wsi))
-			return 0; /* drop the rest of this frame */
-		answer = xstrdup("{\"type\":\"result\",\"req\":null,\"ok\":false,"
+			return 0;
+		c->rx_overflow = false;
+		queue_text(c, "{\"type\":\"result\",\"req\":null,\"ok\":false,"
 		    "\"error\":{\"code\":\"too_large\",\"message\":"
-		    "\"frame over 65536 bytes\"}}");
-		enqueue(c, gw_frame_new(answer, strlen(answer)));
-		free(answer);
+		    "\"message over 65536 bytes\"}}");
 		lws_callback_on_writable(wsi);
 		return 0;
 	}
@@ -244,7 +254,7 @@ ws_receive(struct gateway *gw, struct lws *wsi, struct conn *c,
 	c->rx = NULL;
 	c->rx_len = 0;
 	enqueue(c, replay);
-	enqueue(c, gw_frame_new(answer, strlen(answer)));
+	queue_text(c, answer);
 	free(answer);
 	if (c->q_bytes > QUEUE_MAX_BYTES) {
 		log_warnx("gateway: %s: answers pile up unread; closing",

@@ -165,7 +165,6 @@ flush(lws_sorted_usec_list_t *sul)
 {
 	struct webhooks *wh = lws_container_of(sul, struct webhooks, flush_sul);
 	struct lws_dll2 *d, *next;
-	size_t sent = 0;
 	bool ok = redis_ready(wh);
 
 	if (ok) {
@@ -176,7 +175,6 @@ flush(lws_sorted_usec_list_t *sul)
 				const char *argv[] = { "XADD", wh->k_in, "*",
 				    "env", r->envs.json[i] };
 				redisAppendCommandArgv(wh->redis, 5, argv, NULL);
-				sent++;
 			}
 		}
 	}
@@ -209,7 +207,6 @@ flush(lws_sorted_usec_list_t *sul)
 			answer(r, 503, "redis_unavailable", NULL,
 			    "the inbound stream is unavailable; retry later");
 	}
-	(void)sent;
 }
 
 /* Routes a request from its URI; answers errors found before the body. */
