@@ -227,6 +227,28 @@ batch_finish(struct batch *b)
 	memset(b, 0, sizeof(*b));
 }
 
+/* The whole entry as a JSON object of its fields, for a dead letter. */
+static char *
+entry_json(const redisReply *fields)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *s;
+
+	for (size_t i = 0; i + 1 < fields->elements; i += 2) {
+		const redisReply *k = fields->element[i];
+		const redisReply *v = fields->element[i + 1];
+
+		if (k->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING)
+			cJSON_AddItemToObject(o, k->str,
+			    cJSON_CreateString(v->str));
+	}
+	s = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	if (s == NULL)
+		fatalx("router: out of memory");
+	return s;
+}
+
 static void
 apply_entry(struct router *r, struct store_txn *txn, struct batch *b,
     int which, const char *id, const redisReply *fields, int64_t now)
@@ -242,8 +264,11 @@ apply_entry(struct router *r, struct store_txn *txn, struct batch *b,
 		return; /* deleted from the stream while pending */
 	data = rt_entry_field(fields, which == 0 ? "env" : "cmd", &len);
 	if (data == NULL) {
-		batch_dead(b, stream, id, NULL, 0, which == 0 ?
+		char *raw = entry_json(fields);
+
+		batch_dead(b, stream, id, raw, strlen(raw), which == 0 ?
 		    "entry has no 'env' field" : "entry has no 'cmd' field");
+		free(raw);
 		return;
 	}
 	if (which == 0)

@@ -794,6 +794,8 @@ def test_dead_letters(w):
     r = by_src[ids["no env"]]["reason"]
     check("env" in r, "reason for an entry without env should name it: %r"
           % r)
+    check_eq(json.loads(by_src[ids["no env"]]["data"]), {"foo": "bar"},
+             "dead letter data of an entry without env (its fields)")
     r = by_src[ids["version"]]["reason"]
     check(re.search(r"\bv\b|version", r), "reason for v:2 should name the "
           "version: %r" % r)
