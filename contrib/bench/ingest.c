@@ -1,0 +1,385 @@
+/*
+ * inbox-bench-ingest: posts N envelopes to the webhooks connector over K
+ * concurrent keep-alive connections (libcurl multi) and counts the
+ * message.created events of this run on an agent's websocket. Prints the
+ * messages per second from the first POST to the last message.created seen.
+ *
+ * The websocket side is a minimal RFC 6455 reader on a plain socket, polled
+ * through curl_multi_poll's extra fd, so one loop drives both.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+
+struct opts {
+	const char *webhooks;    /* http://host:port */
+	const char *gw_host;
+	int gw_port;
+	const char *connector, *login, *password;
+	long n, k;
+	int timeout_s;
+};
+
+struct poster {
+	CURL *easy;
+	char body[512];
+	double started;
+	long index;
+};
+
+struct ws {
+	int fd;
+	unsigned char *buf;
+	size_t len, cap;
+};
+
+struct run {
+	struct opts o;
+	char tag[32];            /* unique per run: external ids start with it */
+	char url[256];
+	long next, done, non2xx, seen;
+	double first_post, last_event;
+	double *lat;
+	struct ws ws;
+};
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static size_t
+sink(char *p, size_t sz, size_t n, void *arg)
+{
+	(void)p;
+	(void)arg;
+	return sz * n;
+}
+
+static size_t
+collect(char *p, size_t sz, size_t n, void *arg)
+{
+	char *buf = arg;
+	size_t have = strlen(buf), add = sz * n;
+
+	if (have + add < 4096) {
+		memcpy(buf + have, p, add);
+		buf[have + add] = '\0';
+	}
+	return add;
+}
+
+/* POST /api/login; writes the token. */
+static int
+login(const struct opts *o, char *token, size_t len)
+{
+	char url[256], body[512], answer[4096] = "";
+	struct curl_slist *h = curl_slist_append(NULL,
+	    "Content-Type: application/json");
+	CURL *c = curl_easy_init();
+	cJSON *j, *t;
+	long code = 0;
+	int rc = -1;
+
+	snprintf(url, sizeof(url), "http://%s:%d/api/login", o->gw_host,
+	    o->gw_port);
+	snprintf(body, sizeof(body), "{\"login\":\"%s\",\"password\":\"%s\"}",
+	    o->login, o->password);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, (void *)answer);
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	j = cJSON_Parse(answer);
+	t = cJSON_GetObjectItem(j, "token");
+	if (code == 200 && cJSON_IsString(t)) {
+		snprintf(token, len, "%s", t->valuestring);
+		rc = 0;
+	} else {
+		fprintf(stderr, "login failed (%ld): %s\n", code, answer);
+	}
+	cJSON_Delete(j);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	return rc;
+}
+
+static int
+ws_open(struct ws *ws, const struct opts *o, const char *token)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+	    .sin_port = htons((uint16_t)o->gw_port) };
+	char req[1024], resp[2048];
+	size_t got = 0;
+
+	ws->fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (ws->fd < 0 || inet_pton(AF_INET, o->gw_host, &sa.sin_addr) != 1 ||
+	    connect(ws->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		perror("websocket connect");
+		return -1;
+	}
+	snprintf(req, sizeof(req), "GET /ws?token=%s HTTP/1.1\r\nHost: %s:%d\r\n"
+	    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+	    "Sec-WebSocket-Key: aW5ib3hkLWJlbmNoLWtleQ==\r\n"
+	    "Sec-WebSocket-Version: 13\r\n\r\n", token, o->gw_host, o->gw_port);
+	if (write(ws->fd, req, strlen(req)) != (ssize_t)strlen(req))
+		return -1;
+	/* Read the handshake answer only: up to the blank line. */
+	while (got < sizeof(resp) - 1) {
+		ssize_t r = read(ws->fd, resp + got, 1);
+		if (r <= 0)
+			return -1;
+		got++;
+		resp[got] = '\0';
+		if (got >= 4 && memcmp(resp + got - 4, "\r\n\r\n", 4) == 0)
+			break;
+	}
+	if (strncmp(resp, "HTTP/1.1 101", 12) != 0) {
+		fprintf(stderr, "websocket refused: %.80s\n", resp);
+		return -1;
+	}
+	fcntl(ws->fd, F_SETFL, fcntl(ws->fd, F_GETFL) | O_NONBLOCK);
+	return 0;
+}
+
+/* Reads what is there; counts this run's message.created frames. */
+static int
+ws_read(struct run *r)
+{
+	struct ws *ws = &r->ws;
+	char needle[64];
+
+	snprintf(needle, sizeof(needle), "\"external_id\":\"%s-", r->tag);
+	for (;;) {
+		ssize_t n;
+
+		if (ws->cap - ws->len < 65536) {
+			ws->cap = ws->cap ? ws->cap * 2 : 262144;
+			ws->buf = realloc(ws->buf, ws->cap);
+			if (ws->buf == NULL)
+				abort();
+		}
+		n = read(ws->fd, ws->buf + ws->len, ws->cap - ws->len);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n <= 0) {
+			fprintf(stderr, "websocket closed by the gateway\n");
+			return -1;
+		}
+		ws->len += (size_t)n;
+	}
+	/* Parse whole frames (server frames are not masked). */
+	size_t off = 0;
+	for (;;) {
+		unsigned char *p = ws->buf + off;
+		size_t avail = ws->len - off, hdr = 2;
+		uint64_t plen;
+
+		if (avail < 2)
+			break;
+		plen = p[1] & 0x7f;
+		if (plen == 126) {
+			hdr = 4;
+			if (avail < hdr)
+				break;
+			plen = ((uint64_t)p[2] << 8) | p[3];
+		} else if (plen == 127) {
+			hdr = 10;
+			if (avail < hdr)
+				break;
+			plen = 0;
+			for (int i = 0; i < 8; i++)
+				plen = (plen << 8) | p[2 + i];
+		}
+		if (avail < hdr + plen)
+			break;
+		if ((p[0] & 0x0f) == 1 || (p[0] & 0x0f) == 0) {
+			char *text = (char *)p + hdr;
+			char save = text[plen];
+
+			text[plen] = '\0';
+			if (strstr(text, "\"event\":\"message.created\"") &&
+			    strstr(text, needle)) {
+				r->seen++;
+				r->last_event = now_s();
+			}
+			text[plen] = save;
+		}
+		off += hdr + plen;
+	}
+	memmove(ws->buf, ws->buf + off, ws->len - off);
+	ws->len -= off;
+	return 0;
+}
+
+static void
+start_post(struct run *r, CURLM *multi, struct poster *p)
+{
+	long i = r->next++;
+	long threads = r->o.n / 10 > 0 ? r->o.n / 10 : 1;
+
+	p->index = i;
+	snprintf(p->body, sizeof(p->body),
+	    "{\"external_id\":\"%s-%ld\",\"thread\":\"%s-t%ld\","
+	    "\"contact\":{\"external_id\":\"%s-c%ld\",\"name\":\"Bench\"},"
+	    "\"text\":\"bench message %ld\"}", r->tag, i, r->tag, i % threads,
+	    r->tag, i % threads, i);
+	curl_easy_setopt(p->easy, CURLOPT_POSTFIELDS, p->body);
+	p->started = now_s();
+	if (r->first_post == 0)
+		r->first_post = p->started;
+	curl_multi_add_handle(multi, p->easy);
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int
+usage(void)
+{
+	fprintf(stderr, "usage: inbox-bench-ingest --webhooks http://H:P "
+	    "--gateway H:P --connector ID --login L --password P [-n N] [-k K] "
+	    "[--timeout S]\n");
+	return 2;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct run r = { .o = { .n = 20000, .k = 16, .timeout_s = 120,
+	    .connector = "bench" } };
+	struct curl_slist *hdrs = NULL;
+	struct poster *posters = NULL;
+	CURLM *multi = NULL;
+	char token[512], *colon;
+	double deadline;
+	int rc = 1;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (v == NULL)
+			return usage();
+		if (strcmp(a, "--webhooks") == 0) r.o.webhooks = v;
+		else if (strcmp(a, "--gateway") == 0) r.o.gw_host = v;
+		else if (strcmp(a, "--connector") == 0) r.o.connector = v;
+		else if (strcmp(a, "--login") == 0) r.o.login = v;
+		else if (strcmp(a, "--password") == 0) r.o.password = v;
+		else if (strcmp(a, "-n") == 0) r.o.n = atol(v);
+		else if (strcmp(a, "-k") == 0) r.o.k = atol(v);
+		else if (strcmp(a, "--timeout") == 0) r.o.timeout_s = atoi(v);
+		else return usage();
+		i++;
+	}
+	if (!r.o.webhooks || !r.o.gw_host || !r.o.login || !r.o.password ||
+	    r.o.n < 1 || r.o.k < 1 || (colon = strchr(r.o.gw_host, ':')) == NULL)
+		return usage();
+	*colon = '\0';
+	r.o.gw_port = atoi(colon + 1);
+	snprintf(r.tag, sizeof(r.tag), "b%lx", (long)time(NULL) ^ (long)getpid());
+	snprintf(r.url, sizeof(r.url), "%s/hooks/%s", r.o.webhooks, r.o.connector);
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (login(&r.o, token, sizeof(token)) != 0 ||
+	    ws_open(&r.ws, &r.o, token) != 0)
+		goto out;
+	r.lat = calloc((size_t)r.o.n, sizeof(double));
+	posters = calloc((size_t)r.o.k, sizeof(*posters));
+	multi = curl_multi_init();
+	hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+	for (long i = 0; i < r.o.k; i++) {
+		posters[i].easy = curl_easy_init();
+		curl_easy_setopt(posters[i].easy, CURLOPT_URL, r.url);
+		curl_easy_setopt(posters[i].easy, CURLOPT_HTTPHEADER, hdrs);
+		curl_easy_setopt(posters[i].easy, CURLOPT_WRITEFUNCTION, sink);
+		curl_easy_setopt(posters[i].easy, CURLOPT_PRIVATE, (void *)&posters[i]);
+		if (r.next < r.o.n)
+			start_post(&r, multi, &posters[i]);
+	}
+	deadline = now_s() + r.o.timeout_s;
+	while ((r.done < r.o.n || r.seen < r.o.n) && now_s() < deadline) {
+		struct curl_waitfd wfd = { .fd = r.ws.fd, .events = CURL_WAIT_POLLIN };
+		CURLMsg *m;
+		int running, left, nfds;
+
+		curl_multi_perform(multi, &running);
+		while ((m = curl_multi_info_read(multi, &left)) != NULL) {
+			struct poster *p;
+			long code = 0;
+
+			if (m->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE,
+			    (char **)&p);
+			curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE,
+			    &code);
+			if (m->data.result != CURLE_OK || code / 100 != 2)
+				r.non2xx++;
+			r.lat[r.done++] = now_s() - p->started;
+			curl_multi_remove_handle(multi, m->easy_handle);
+			if (r.next < r.o.n)
+				start_post(&r, multi, p);
+		}
+		curl_multi_poll(multi, &wfd, 1, 50, &nfds);
+		if (ws_read(&r) != 0)
+			break;
+	}
+	qsort(r.lat, (size_t)r.done, sizeof(double), cmp_double);
+	{
+		double secs = r.last_event - r.first_post;
+
+		printf("posted %ld (non-2xx %ld) with %ld connections; "
+		    "message.created seen %ld\n", r.done, r.non2xx, r.o.k, r.seen);
+		if (r.done > 0)
+			printf("POST latency p50 %.2f ms, p99 %.2f ms\n",
+			    r.lat[r.done / 2] * 1e3,
+			    r.lat[(size_t)((double)r.done * 0.99)] * 1e3);
+		if (r.seen == r.o.n && secs > 0)
+			printf("ingest: %.0f msgs/s (%ld messages in %.3f s, first "
+			    "POST to last message.created)\n",
+			    (double)r.o.n / secs, r.o.n, secs);
+	}
+	rc = (r.seen == r.o.n && r.non2xx == 0) ? 0 : 1;
+	if (rc != 0)
+		fprintf(stderr, "incomplete: %ld of %ld announced\n", r.seen,
+		    r.o.n);
+out:
+	if (multi != NULL) {
+		for (long i = 0; i < r.o.k; i++) {
+			curl_multi_remove_handle(multi, posters[i].easy);
+			curl_easy_cleanup(posters[i].easy);
+		}
+		curl_multi_cleanup(multi);
+	}
+	curl_slist_free_all(hdrs);
+	free(posters);
+	free(r.lat);
+	free(r.ws.buf);
+	if (r.ws.fd > 0)
+		close(r.ws.fd);
+	curl_global_cleanup();
+	return rc;
+}

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# The ingest benchmark: a private redis-server (AOF everysec, as in
+# production), the router, the webhooks connector and the gateway from a
+# release build, one agent; then inbox-bench-ingest (N envelopes over K
+# connections, first POST to last message.created on a websocket) and, in the
+# same run, redis-benchmark XADD on one connection with -P 64. Prints both and
+# their ratio (the long-term target is 20%).
+#
+# Usage: bash contrib/bench/ingest.sh [build-dir]    env: N (20000), K (16)
+set -euo pipefail
+src=$(cd "$(dirname "$0")/../.." && pwd)
+build=${1:-$src/build-bench}
+N=${N:-20000}
+K=${K:-16}
+if [ ! -f "$build/build.ninja" ]; then
+	meson setup "$build" "$src" --buildtype=release -Dtests=false >/dev/null
+fi
+ninja -C "$build" >/dev/null
+
+tmp=$(mktemp -d /tmp/inboxd-bench-XXXXXX)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+rport=$(free_port); wport=$(free_port); gport=$(free_port)
+
+cat > "$tmp/inboxd.conf" <<CONF
+[log]
+level = warn
+[redis]
+port = $rport
+[store]
+path = $tmp/db
+map_size_mb = 4096
+[router]
+batch = 1000
+[webhooks]
+port = $wport
+[gateway]
+port = $gport
+web_root = $src/ws_gateway/web
+secret_file = $tmp/gateway.secret
+ring_size = 65536
+[connector bench]
+channel = api
+CONF
+
+redis-server --port "$rport" --bind 127.0.0.1 --dir "$tmp" --appendonly yes \
+	--appendfsync everysec --save "" > "$tmp/redis.log" 2>&1 &
+pids+=($!)
+until redis-cli -p "$rport" ping >/dev/null 2>&1; do sleep 0.05; done
+
+"$build/router/inbox-router" -v -c "$tmp/inboxd.conf" 2> "$tmp/router.log" &
+pids+=($!)
+"$build/connectors/webhooks/inbox-webhooks" -c "$tmp/inboxd.conf" 2> "$tmp/webhooks.log" &
+pids+=($!)
+"$build/ws_gateway/inbox-gateway" -c "$tmp/inboxd.conf" 2> "$tmp/gateway.log" &
+pids+=($!)
+for _ in $(seq 200); do
+	grep -q "router ready" "$tmp/router.log" &&
+		curl -sf "http://127.0.0.1:$wport/healthz" >/dev/null &&
+		curl -sf "http://127.0.0.1:$gport/healthz" >/dev/null && break
+	sleep 0.05
+done
+echo benchpw | "$build/router/inboxctl" -c "$tmp/inboxd.conf" agent add bench \
+	--name Bench --password-stdin >/dev/null
+
+echo "== inbox-bench-ingest: N=$N K=$K"
+out=$("$build/contrib/bench/inbox-bench-ingest" --webhooks "http://127.0.0.1:$wport" \
+	--gateway "127.0.0.1:$gport" --connector bench --login bench \
+	--password benchpw -n "$N" -k "$K")
+echo "$out"
+ingest=$(echo "$out" | sed -n 's/^ingest: \([0-9]*\) msgs\/s.*/\1/p')
+batches=$(grep -c "committed" "$tmp/router.log" || true)
+echo "router: $batches committed batches for $N messages (mean $((N / (batches > 0 ? batches : 1))) per batch)"
+
+# CPU seconds each process used (user+system), to see the bottleneck.
+tick=$(getconf CLK_TCK)
+for i in "${!pids[@]}"; do
+	name=(redis-server inbox-router inbox-webhooks inbox-gateway)
+	read -r ut st < <(awk '{print $14, $15}' "/proc/${pids[i]}/stat")
+	python3 -c "print('cpu %-15s %.2f s' % ('${name[i]}', ($ut + $st) / $tick))"
+done
+
+echo "== redis-benchmark XADD, 1 connection, -P 64"
+value=$(head -c 200 /dev/zero | tr '\0' x)
+xadd=$(redis-benchmark -p "$rport" -c 1 -P 64 -n 200000 -q \
+	XADD bench:s '*' body "$value" | sed -n 's/.*: \([0-9.]*\) requests per second.*/\1/p' | head -1)
+echo "XADD -P 64: $xadd req/s"
+if [ -n "$ingest" ] && [ -n "$xadd" ]; then
+	python3 -c "print('ratio ingest / XADD -P64: %.1f%% (target 20%%)' % (100.0 * $ingest / $xadd))"
+fi
