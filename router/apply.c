@@ -146,7 +146,7 @@ router__apply_envelope(struct router *r, struct store_txn *txn,
 	    "conversation.updated", ev);
 	ev = cJSON_CreateObject();
 	cJSON_AddNumberToObject(ev, "conversation_id", (double)conv.id);
-	cJSON_AddItemToObject(ev, "message", store_msg_json(&msg));
+	cJSON_AddItemToObject(ev, "message", store_msg_json(&msg, env.json));
 	router__event(r, txn, "message.created", ev);
 out:
 	free(subject);

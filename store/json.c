@@ -84,7 +84,7 @@ store_conv_json(struct store_txn *txn, const struct store_conv *c)
 }
 
 void *
-store_msg_json(const struct store_msg *m)
+store_msg_json(const struct store_msg *m, const void *envelope)
 {
 	static const char *const copied[] = {
 		"text", "subject", "html", "attachments", "reply_to",
@@ -103,6 +103,16 @@ store_msg_json(const struct store_msg *m)
 	cJSON_AddStringToObject(o, "connector", m->connector);
 	add_str_or_null(o, "channel", m->channel);
 	add_str_or_null(o, "external_id", m->external_id);
+	if (envelope != NULL) {
+		for (size_t i = 0; i < sizeof(copied) / sizeof(copied[0]); i++) {
+			const cJSON *it = cJSON_GetObjectItemCaseSensitive(
+			    envelope, copied[i]);
+			if (it != NULL)
+				cJSON_AddItemToObject(o, copied[i],
+				    cJSON_Duplicate(it, 1));
+		}
+		return o;
+	}
 	env = cJSON_ParseWithLength(m->envelope, m->envelope_len);
 	if (env == NULL) {
 		cJSON_AddStringToObject(o, "text", "");

@@ -138,7 +138,9 @@ int store_meta_put(struct store_txn *txn, const char *name, uint64_t v);
  * Each returns a new cJSON tree (as void *) the caller frees with
  * cJSON_Delete. */
 void *store_conv_json(struct store_txn *txn, const struct store_conv *conv);
-void *store_msg_json(const struct store_msg *msg);
+/* `envelope` is msg's envelope already parsed (a cJSON tree, borrowed), or
+ * NULL to parse msg->envelope. */
+void *store_msg_json(const struct store_msg *msg, const void *envelope);
 /* Appends up to `limit` conversations of the feed of `state` to arr (a cJSON
  * array) after the cursor (*updated, *id; *id 0 starts at the newest), and
  * moves the cursor to the last one appended. Sets *more as store_feed. */

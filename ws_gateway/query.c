@@ -107,7 +107,7 @@ do_feed(struct gateway *gw, const cJSON *req, struct store_txn *txn,
 static int
 msg_one(void *arg, const struct store_msg *m)
 {
-	cJSON_AddItemToArray(arg, store_msg_json(m));
+	cJSON_AddItemToArray(arg, store_msg_json(m, NULL));
 	return 0;
 }
 

@@ -231,7 +231,7 @@ message_is_stored_once_per_connector_and_external_id(void **state)
 	assert_int_equal(store_msg_get(t, ids.v[0], &got), 0);
 	assert_string_equal(got.external_id, "m-1");
 	assert_int_equal(got.envelope_len, strlen(env));
-	json = store_msg_json(&got);
+	json = store_msg_json(&got, NULL);
 	assert_string_equal(cJSON_GetObjectItem(json, "text")->valuestring, "hi");
 	assert_string_equal(cJSON_GetObjectItem(json, "direction")->valuestring,
 	    "in");
