@@ -1,0 +1,204 @@
+/* libinbox: the config parser keeps defaults, reads every documented form,
+ * and names file, line and key of each error. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "inbox/inbox.h"
+
+static int
+parse(struct inbox_config *cfg, const char *text, struct inbox_err *err)
+{
+	inbox_config_init(cfg);
+	memset(err, 0, sizeof(*err));
+	return inbox_config_parse(cfg, "t.conf", text, strlen(text), err);
+}
+
+/* Parses text, expects an error at `line` naming `key` (NULL: no key) with
+ * `part` in the message. */
+static void
+expect_error(const char *text, int line, const char *key, const char *part)
+{
+	struct inbox_config cfg;
+	struct inbox_err err;
+	char prefix[64];
+
+	assert_int_equal(parse(&cfg, text, &err), INBOX_EINVAL);
+	snprintf(prefix, sizeof(prefix), "t.conf:%d: ", line);
+	if (strncmp(err.msg, prefix, strlen(prefix)) != 0)
+		fail_msg("message '%s' does not start with '%s'", err.msg, prefix);
+	assert_int_equal(err.line, line);
+	if (key != NULL) {
+		char k[80];
+
+		snprintf(k, sizeof(k), "key '%s'", key);
+		assert_string_equal(err.field, key);
+		if (strstr(err.msg, k) == NULL)
+			fail_msg("message '%s' lacks %s", err.msg, k);
+	}
+	if (strstr(err.msg, part) == NULL)
+		fail_msg("message '%s' lacks '%s'", err.msg, part);
+	inbox_config_finish(&cfg);
+}
+
+static void
+defaults_hold_when_a_key_is_absent(void **state)
+{
+	struct inbox_config cfg;
+	struct inbox_err err;
+
+	(void)state;
+	assert_int_equal(parse(&cfg, "", &err), 0);
+	assert_string_equal(cfg.redis_host, "127.0.0.1");
+	assert_int_equal(cfg.redis_port, 6379);
+	assert_null(cfg.redis_unix);
+	assert_string_equal(cfg.redis_prefix, "inbox");
+	assert_int_equal(cfg.router_batch, 256);
+	assert_int_equal(cfg.webhooks_max_body, 1048576);
+	assert_int_equal(cfg.gateway_port, 8080);
+	assert_int_equal(cfg.log_level, INBOX_LOG_INFO);
+	assert_int_equal(cfg.nconnectors, 0);
+	inbox_config_finish(&cfg);
+}
+
+static void
+every_documented_form_is_read(void **state)
+{
+	const char *text =
+	    "# comment\n"
+	    "\n"
+	    "  [redis]  \n"
+	    "port=7000\n"
+	    "host = \"  spaced host # not a comment\"   # a comment\n"
+	    "unix = /run/r.sock\r\n"
+	    "[log]\n"
+	    "level = debug\n"
+	    "[connector api1]\n"
+	    "channel = api\n"
+	    "[connector tg.main-2]\n"
+	    "channel = telegram\n"
+	    "secret = s3#cret\n";
+	struct inbox_config cfg;
+	struct inbox_err err;
+	const struct inbox_connector_conf *cc;
+
+	(void)state;
+	assert_int_equal(parse(&cfg, text, &err), 0);
+	assert_int_equal(cfg.redis_port, 7000);
+	assert_string_equal(cfg.redis_host, "  spaced host # not a comment");
+	assert_string_equal(cfg.redis_unix, "/run/r.sock");
+	assert_int_equal(cfg.log_level, INBOX_LOG_DEBUG);
+	assert_int_equal(cfg.nconnectors, 2);
+	cc = inbox_config_connector(&cfg, "api1");
+	assert_non_null(cc);
+	assert_int_equal(cc->channel, INBOX_CH_API);
+	assert_null(cc->secret);
+	cc = inbox_config_connector(&cfg, "tg.main-2");
+	assert_non_null(cc);
+	assert_int_equal(cc->channel, INBOX_CH_TELEGRAM);
+	/* '#' not after whitespace is part of the value */
+	assert_string_equal(cc->secret, "s3#cret");
+	assert_null(inbox_config_connector(&cfg, "nope"));
+	inbox_config_finish(&cfg);
+}
+
+static void
+the_example_config_parses(void **state)
+{
+	struct inbox_config cfg;
+	struct inbox_err err;
+	char path[1024];
+	FILE *f;
+	char *buf;
+	long n;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/contrib/inboxd.conf.example",
+	    INBOXD_SRC);
+	f = fopen(path, "rb");
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	buf = malloc((size_t)n);
+	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	inbox_config_init(&cfg);
+	if (inbox_config_parse(&cfg, path, buf, (size_t)n, &err) != 0)
+		fail_msg("%s", err.msg);
+	assert_non_null(inbox_config_connector(&cfg, "api1"));
+	inbox_config_finish(&cfg);
+	free(buf);
+}
+
+static void
+each_error_names_file_line_and_key(void **state)
+{
+	(void)state;
+	expect_error("[nope]\n", 1, NULL, "unknown section [nope]");
+	expect_error("[redis]\nbogus = 1\n", 2, "bogus", "unknown key in [redis]");
+	expect_error("[redis]\nport = abc\n", 2, "port", "'abc' is not an integer");
+	expect_error("[redis]\nport = 12x\n", 2, "port", "not an integer");
+	expect_error("[redis]\n\nport = 70000\n", 3, "port",
+	    "70000 out of bounds (1 to 65535)");
+	expect_error("[redis]\nport = 1\nport = 2\n", 3, "port", "set twice");
+	expect_error("[redis]\njust words\n", 2, NULL, "expected 'key = value'");
+	expect_error("[redis]\nhost = \"open\n", 2, "host", "unterminated quote");
+	expect_error("[redis]\nhost = \"a\" b\n", 2, "host",
+	    "unexpected text after the closing quote");
+	expect_error("port = 1\n", 1, "port", "outside of any [section]");
+	expect_error("[log]\nlevel = loud\n", 2, "level", "unknown level 'loud'");
+	expect_error("[connector a/b]\nchannel = api\n", 1, NULL,
+	    "invalid connector id 'a/b'");
+	expect_error("[connector]\n", 1, NULL, "needs an id");
+	expect_error("[connector x]\nsecret = s\n[redis]\n", 1, "channel",
+	    "connector 'x' has no channel");
+	expect_error("[connector x]\n", 1, "channel", "has no channel");
+	expect_error("[connector x]\nchannel = fax\n", 2, "channel",
+	    "unknown channel 'fax'");
+	expect_error("[connector x]\nchannel = api\nchannel = api\n", 3,
+	    "channel", "set twice");
+	expect_error("[connector x]\nchannel = api\n[connector x]\n", 3, NULL,
+	    "defined twice");
+	expect_error("[connector x]\nchannel = api\ncolor = red\n", 3, "color",
+	    "unknown key in [connector x]");
+	expect_error("[redis\n", 1, NULL, "malformed section header");
+	expect_error("[store]\npath =\n", 2, "path", "out of bounds");
+	expect_error("[redis]\n = 5\n", 2, NULL, "missing key");
+}
+
+static void
+nul_bytes_and_bad_utf8_are_errors(void **state)
+{
+	struct inbox_config cfg;
+	struct inbox_err err;
+	const char text[] = "[redis]\nhost = a\0b\n";
+
+	(void)state;
+	inbox_config_init(&cfg);
+	assert_int_equal(inbox_config_parse(&cfg, "t.conf", text,
+	    sizeof(text) - 1, &err), INBOX_EINVAL);
+	assert_int_equal(err.line, 2);
+	assert_non_null(strstr(err.msg, "t.conf:2: NUL byte"));
+	inbox_config_finish(&cfg);
+	expect_error("[redis]\nhost = \xff\n", 2, NULL, "invalid UTF-8");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(defaults_hold_when_a_key_is_absent),
+		cmocka_unit_test(every_documented_form_is_read),
+		cmocka_unit_test(the_example_config_parses),
+		cmocka_unit_test(each_error_names_file_line_and_key),
+		cmocka_unit_test(nul_bytes_and_bad_utf8_are_errors),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
