@@ -56,6 +56,7 @@ static const struct conf_key global_keys[] = {
 	    "43200"),
 	G("gateway", "ring_size", CT_INT, gateway_ring_size, 16, 1048576,
 	    "4096"),
+	G("contacts", "fields", CT_STR, contact_fields, 1, 4096, NULL),
 };
 
 static const struct conf_key connector_keys[] = {
@@ -223,7 +224,7 @@ struct parse_state {
 };
 
 static const char *const sections[] = {
-	"log", "redis", "store", "router", "webhooks", "gateway",
+	"log", "redis", "store", "router", "webhooks", "gateway", "contacts",
 };
 #define NSECTIONS (sizeof(sections) / sizeof(sections[0]))
 
@@ -469,4 +470,24 @@ inbox_config_dump(const struct inbox_config *cfg, FILE *out)
 		if (cc->secret != NULL)
 			fprintf(out, "secret = (set)\n");
 	}
+}
+
+bool
+inbox_config_contact_field(const struct inbox_config *cfg, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (cfg->contact_fields == NULL || n == 0)
+		return false;
+	for (const char *p = cfg->contact_fields; *p != '\0';) {
+		size_t len;
+
+		while (*p == ' ' || *p == ',')
+			p++;
+		len = strcspn(p, ", ");
+		if (len == n && strncmp(p, name, n) == 0)
+			return true;
+		p += len;
+	}
+	return false;
 }

@@ -169,6 +169,8 @@ struct inbox_config {
 	int gateway_token_ttl;
 	int gateway_ring_size;
 
+	char *contact_fields;    /* custom contact fields: "a, b, c"; NULL */
+
 	struct inbox_connector_conf *connectors;
 	size_t nconnectors;
 };
@@ -187,6 +189,9 @@ void inbox_config_dump(const struct inbox_config *cfg, FILE *out);
 /* The connector with this id, or NULL. */
 const struct inbox_connector_conf *inbox_config_connector(
     const struct inbox_config *cfg, const char *id);
+/* True when `name` is one of the custom contact fields (contacts.fields). */
+bool inbox_config_contact_field(const struct inbox_config *cfg,
+    const char *name);
 /* Returns 0 or INBOX_EINVAL for an unknown level name. */
 int inbox_log_level_parse(const char *name, int *out);
 

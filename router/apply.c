@@ -6,36 +6,153 @@
 
 #include <cjson/cJSON.h>
 
+#include "inbox/dialog.h"
 #include "router/router_int.h"
 
-static int
-store_fail(int rc, const char *what, char *reason, size_t rlen)
+int
+router__store_fail(int rc, const char *what, char *reason, size_t rlen)
 {
 	snprintf(reason, rlen, "store: %s: %s", what, inbox_strerror(rc));
 	return rc;
 }
 
-/* The contact behind an envelope: found by (connector, contact id) or
- * created from what the channel tells. */
+/* ---- owned conversation copies ------------------------------------------- */
+
+static const char *
+own(struct router_conv *rc, const char *s)
+{
+	char *d;
+
+	if (s == NULL)
+		return NULL;
+	if (rc->nstrs == ROUTER_CONV_STRS)
+		fatalx("router: too many owned strings");
+	d = xstrdup(s);
+	rc->strs[rc->nstrs++] = d;
+	return d;
+}
+
+void
+router__conv_own(struct router_conv *rc)
+{
+	struct store_conv *c = &rc->c;
+
+	c->connector = own(rc, c->connector);
+	c->channel = own(rc, c->channel);
+	c->thread = own(rc, c->thread);
+	c->subject = own(rc, c->subject);
+	c->assignee = own(rc, c->assignee);
+	c->outcome = own(rc, c->outcome);
+	c->preview = own(rc, c->preview);
+	for (size_t i = 0; i < c->ntags; i++)
+		c->tags[i] = own(rc, c->tags[i]);
+}
+
+int
+router__conv_load(struct store_txn *txn, uint64_t id, struct router_conv *rc)
+{
+	int rv;
+
+	memset(rc, 0, sizeof(*rc));
+	if ((rv = store_conv_get(txn, id, &rc->c)) != 0)
+		return rv;
+	router__conv_own(rc);
+	return 0;
+}
+
+void
+router__conv_set(struct router_conv *rc, const char **field, const char *v)
+{
+	*field = own(rc, v);
+}
+
+void
+router__conv_finish(struct router_conv *rc)
+{
+	for (size_t i = 0; i < rc->nstrs; i++)
+		free(rc->strs[i]);
+	rc->nstrs = 0;
+}
+
+void
+router__preview(struct router_conv *rc, const char *text)
+{
+	size_t n = text ? strlen(text) : 0;
+	char buf[STORE_PREVIEW_MAX + 1];
+
+	if (n > STORE_PREVIEW_MAX) {
+		n = STORE_PREVIEW_MAX;
+		/* Cut on a character boundary. */
+		while (n > 0 && ((unsigned char)text[n] & 0xc0) == 0x80)
+			n--;
+	}
+	memcpy(buf, text ? text : "", n);
+	buf[n] = '\0';
+	router__conv_set(rc, &rc->c.preview, buf);
+}
+
+/* ---- contacts ------------------------------------------------------------- */
+
+/* Fills what contact `id` does not know yet from the envelope. */
 static int
-contact_for(struct store_txn *txn, const struct inbox_envelope *env,
-    int64_t now, uint64_t *id)
+contact_fill(struct store_txn *txn, uint64_t id, const struct inbox_contact *ec,
+    int64_t now)
 {
 	struct store_contact c;
 	int rc;
 
-	rc = store_contact_find_ext(txn, env->connector,
-	    env->contact.external_id, id);
+	if ((rc = store_contact_get(txn, id, &c)) != 0)
+		return rc;
+	if ((c.name != NULL && c.name[0] != '\0') && c.email != NULL &&
+	    c.phone != NULL && c.username != NULL)
+		return 0;
+	if (c.name == NULL || c.name[0] == '\0')
+		c.name = ec->name;
+	if (c.email == NULL)
+		c.email = ec->email;
+	if (c.phone == NULL)
+		c.phone = ec->phone;
+	if (c.username == NULL)
+		c.username = ec->username;
+	c.updated = now;
+	return store_contact_put(txn, &c);
+}
+
+/* The contact behind an envelope: found by (connector, contact id), else
+ * the contact with the same e-mail address or phone number (one person on
+ * several channels), else created from what the channel tells. */
+static int
+contact_for(struct store_txn *txn, const struct inbox_envelope *env,
+    int64_t now, uint64_t *id)
+{
+	const struct inbox_contact *ec = &env->contact;
+	struct store_contact c;
+	int rc;
+
+	rc = store_contact_find_ext(txn, env->connector, ec->external_id, id);
+	if (rc != INBOX_ENOTFOUND)
+		return rc;
+	rc = store_contact_find_email(txn, ec->email, id);
+	if (rc == INBOX_ENOTFOUND)
+		rc = store_contact_find_phone(txn, ec->phone, id);
+	if (rc == 0) {
+		if ((rc = store_contact_link_ext(txn, env->connector,
+		    ec->external_id, *id)) != 0)
+			return rc;
+		log_debug("router: contact %s/%s linked to contact %llu",
+		    env->connector, ec->external_id, (unsigned long long)*id);
+		return contact_fill(txn, *id, ec, now);
+	}
 	if (rc != INBOX_ENOTFOUND)
 		return rc;
 	memset(&c, 0, sizeof(c));
 	c.connector = env->connector;
 	c.channel = inbox_channel_name(env->channel);
-	c.external_id = env->contact.external_id;
-	c.name = env->contact.name;
-	c.email = env->contact.email;
-	c.phone = env->contact.phone;
-	c.username = env->contact.username;
+	c.external_id = ec->external_id;
+	c.name = ec->name;
+	c.email = ec->email;
+	c.phone = ec->phone;
+	c.username = ec->username;
 	c.created = now;
 	if ((rc = store_contact_put(txn, &c)) != 0)
 		return rc;
@@ -43,20 +160,129 @@ contact_for(struct store_txn *txn, const struct inbox_envelope *env,
 	return 0;
 }
 
+/* ---- delivery status of a reply ------------------------------------------- */
+
+static int
+status_rank(int s)
+{
+	switch (s) {
+	case STORE_MS_QUEUED: return 1;
+	case STORE_MS_SENT: return 2;
+	case STORE_MS_DELIVERED: return 3;
+	case STORE_MS_READ: return 4;
+	default: return 0;
+	}
+}
+
+static int
+apply_status(struct router *r, struct store_txn *txn,
+    const struct inbox_envelope *env, int64_t now, char *reason, size_t rlen)
+{
+	const cJSON *js = cJSON_GetObjectItemCaseSensitive(env->json, "status");
+	const cJSON *jcm = cJSON_GetObjectItemCaseSensitive(env->json,
+	    "channel_message_id");
+	const cJSON *jerr = cJSON_GetObjectItemCaseSensitive(env->json, "error");
+	struct store_msg m;
+	uint64_t id, seen;
+	int status, rc;
+	bool advance;
+	cJSON *ev;
+
+	if (!cJSON_IsString(js) || store_mstatus_parse(js->valuestring,
+	    &status) != 0 || status == STORE_MS_QUEUED) {
+		snprintf(reason, rlen, "status: missing or not one of sent, "
+		    "delivered, read, failed");
+		return INBOX_EINVAL;
+	}
+	if (env->reply_to == NULL) {
+		snprintf(reason, rlen, "reply_to: missing (the message whose "
+		    "status this is)");
+		return INBOX_EINVAL;
+	}
+	if (jcm != NULL && (!cJSON_IsString(jcm) ||
+	    strlen(jcm->valuestring) == 0 ||
+	    strlen(jcm->valuestring) > INBOX_EXTID_MAX)) {
+		snprintf(reason, rlen, "channel_message_id: not a string of "
+		    "1-400 bytes");
+		return INBOX_EINVAL;
+	}
+	rc = store_msg_find_ext(txn, env->connector, env->external_id, &seen);
+	if (rc == 0)
+		return 0; /* this status was applied before */
+	if (rc != INBOX_ENOTFOUND)
+		return router__store_fail(rc, "status lookup", reason, rlen);
+	if (strncmp(env->reply_to, "out:", 4) == 0) {
+		char *end;
+
+		id = strtoull(env->reply_to + 4, &end, 10);
+		rc = *end == '\0' && id != 0 ? 0 : INBOX_ENOTFOUND;
+	} else {
+		rc = store_msg_find_ext(txn, env->connector, env->reply_to, &id);
+	}
+	if (rc == 0)
+		rc = store_msg_get(txn, id, &m);
+	if (rc == INBOX_ENOTFOUND || (rc == 0 && (m.dir != STORE_DIR_OUT ||
+	    strcmp(m.connector, env->connector) != 0))) {
+		snprintf(reason, rlen, "reply_to: no reply '%.100s' sent through "
+		    "connector '%s'", env->reply_to, env->connector);
+		return INBOX_EINVAL;
+	}
+	if (rc != 0)
+		return router__store_fail(rc, "status message", reason, rlen);
+	/* Statuses only move forward; failed only before delivery. */
+	if (status == STORE_MS_FAILED)
+		advance = m.status == STORE_MS_QUEUED || m.status == STORE_MS_SENT;
+	else
+		advance = m.status != STORE_MS_FAILED &&
+		    status_rank(status) > status_rank(m.status);
+	ev = NULL;
+	if (advance) {
+		m.status = status;
+		m.status_at = now;
+		m.status_error = status == STORE_MS_FAILED && cJSON_IsString(jerr) ?
+		    jerr->valuestring : NULL;
+		ev = cJSON_CreateObject();
+		cJSON_AddNumberToObject(ev, "conversation_id", (double)m.conv_id);
+		cJSON_AddNumberToObject(ev, "message_id", (double)m.id);
+		cJSON_AddStringToObject(ev, "status", store_mstatus_name(status));
+		if (m.status_error != NULL)
+			cJSON_AddStringToObject(ev, "error", m.status_error);
+		if ((rc = store_msg_update(txn, &m)) != 0) {
+			cJSON_Delete(ev);
+			return router__store_fail(rc, "status update", reason,
+			    rlen);
+		}
+	}
+	if ((rc = store_msg_link_ext(txn, env->connector, env->external_id,
+	    id)) != 0 || (cJSON_IsString(jcm) && (rc = store_msg_link_ext(txn,
+	    env->connector, jcm->valuestring, id)) != 0 && rc != INBOX_EEXIST)) {
+		cJSON_Delete(ev);
+		return router__store_fail(rc, "status link", reason, rlen);
+	}
+	if (ev != NULL)
+		router__event(r, txn, "message.status", ev);
+	return 0;
+}
+
+/* ---- customer messages ----------------------------------------------------- */
+
 int
 router__apply_envelope(struct router *r, struct store_txn *txn,
     const char *data, size_t len, int64_t now, char *reason, size_t rlen)
 {
 	struct inbox_envelope env;
 	struct inbox_err err;
-	struct store_conv conv;
+	struct router_conv rc_conv;
+	struct store_conv *conv = &rc_conv.c;
 	struct store_msg msg;
+	struct inbox_dialog d;
+	struct inbox_dtransition tr = { 0 };
 	uint64_t id, contact_id, conv_id;
-	char *subject = NULL, *assignee = NULL, *priority = NULL;
 	bool created = false;
 	cJSON *ev;
 	int rc;
 
+	memset(&rc_conv, 0, sizeof(rc_conv));
 	if (inbox_envelope_decode(&env, data, len, &err) != 0) {
 		snprintf(reason, rlen, "invalid envelope: %s", err.msg);
 		return INBOX_EINVAL;
@@ -64,6 +290,10 @@ router__apply_envelope(struct router *r, struct store_txn *txn,
 	if (inbox_config_connector(r->cfg, env.connector) == NULL)
 		log_debug("router: envelope from connector '%s' that this "
 		    "config does not list", env.connector);
+	if (env.kind == INBOX_KIND_STATUS) {
+		rc = apply_status(r, txn, &env, now, reason, rlen);
+		goto out;
+	}
 	if (env.kind != INBOX_KIND_MESSAGE) {
 		snprintf(reason, rlen, "kind '%s' is not handled by this "
 		    "router version", inbox_kind_name(env.kind));
@@ -77,55 +307,57 @@ router__apply_envelope(struct router *r, struct store_txn *txn,
 		goto out;
 	}
 	if (rc != INBOX_ENOTFOUND) {
-		rc = store_fail(rc, "message lookup", reason, rlen);
+		rc = router__store_fail(rc, "message lookup", reason, rlen);
 		goto out;
 	}
 	if ((rc = contact_for(txn, &env, now, &contact_id)) != 0) {
-		rc = store_fail(rc, "contact", reason, rlen);
+		rc = router__store_fail(rc, "contact", reason, rlen);
 		goto out;
 	}
 
 	rc = store_conv_find_thread(txn, env.connector, env.thread, &conv_id);
 	if (rc == INBOX_ENOTFOUND) {
-		memset(&conv, 0, sizeof(conv));
-		conv.contact_id = contact_id;
-		conv.connector = env.connector;
-		conv.channel = inbox_channel_name(env.channel);
-		conv.thread = env.thread;
-		conv.subject = env.subject;
-		conv.priority = "normal";
-		conv.state = STORE_STATE_OPEN;
-		conv.created = now;
+		conv->contact_id = contact_id;
+		conv->connector = env.connector;
+		conv->channel = inbox_channel_name(env.channel);
+		conv->thread = env.thread;
+		conv->subject = env.subject;
+		conv->priority = INBOX_PRIO_NORMAL;
+		conv->state = STORE_STATE_OPEN;
+		conv->created = now;
 		created = true;
 		rc = 0;
-	} else if (rc == 0 &&
-	    (rc = store_conv_get(txn, conv_id, &conv)) == 0) {
-		/* The record's strings die with the next update: own them. */
-		conv.connector = env.connector;
-		conv.thread = env.thread;
-		conv.channel = inbox_channel_name(env.channel);
-		subject = conv.subject ? xstrdup(conv.subject) : NULL;
-		assignee = conv.assignee ? xstrdup(conv.assignee) : NULL;
-		priority = xstrdup(conv.priority ? conv.priority : "normal");
-		conv.subject = subject;
-		conv.assignee = assignee;
-		conv.priority = priority;
+	} else if (rc == 0) {
+		rc = router__conv_load(txn, conv_id, &rc_conv);
 	}
 	if (rc != 0) {
-		rc = store_fail(rc, "conversation", reason, rlen);
+		rc = router__store_fail(rc, "conversation", reason, rlen);
 		goto out;
 	}
-	conv.updated = now;
-	if (env.ts > conv.last_customer_msg_at)
-		conv.last_customer_msg_at = env.ts;
-	conv.message_count++;
-	if ((rc = store_conv_put(txn, &conv)) != 0) {
-		rc = store_fail(rc, "conversation put", reason, rlen);
+	if (!created) {
+		d.state = conv->state;
+		d.snooze_until = conv->snooze_until;
+		d.closed_at = conv->closed_at;
+		d.reopen_count = conv->reopen_count;
+		if (inbox_dialog_apply(&d, INBOX_DA_CUSTOMER_MSG, 0, now, &tr,
+		    NULL) == 0 && tr.changed) {
+			conv->state = d.state;
+			conv->snooze_until = d.snooze_until;
+			conv->reopen_count = d.reopen_count;
+		}
+	}
+	conv->updated = now;
+	if (env.ts > conv->last_customer_msg_at)
+		conv->last_customer_msg_at = env.ts;
+	conv->message_count++;
+	router__preview(&rc_conv, env.text);
+	if ((rc = store_conv_put(txn, conv)) != 0) {
+		rc = router__store_fail(rc, "conversation put", reason, rlen);
 		goto out;
 	}
 
 	memset(&msg, 0, sizeof(msg));
-	msg.conv_id = conv.id;
+	msg.conv_id = conv->id;
 	msg.contact_id = contact_id;
 	msg.dir = STORE_DIR_IN;
 	msg.ts = env.ts;
@@ -136,176 +368,42 @@ router__apply_envelope(struct router *r, struct store_txn *txn,
 	msg.envelope = data;
 	msg.envelope_len = len;
 	if ((rc = store_msg_add(txn, &msg)) != 0) {
-		rc = store_fail(rc, "message add", reason, rlen);
+		rc = router__store_fail(rc, "message add", reason, rlen);
 		goto out;
 	}
 
 	ev = cJSON_CreateObject();
-	cJSON_AddItemToObject(ev, "conversation", store_conv_json(txn, &conv));
+	cJSON_AddItemToObject(ev, "conversation", store_conv_json(txn, conv));
+	if (!created) {
+		cJSON_AddStringToObject(ev, "change", tr.reopened ? "reopened" :
+		    tr.unsnoozed ? "unsnoozed" : "message");
+		cJSON_AddBoolToObject(ev, "reopened", tr.reopened);
+		if (tr.changed)
+			cJSON_AddStringToObject(ev, "why", tr.why);
+	}
 	router__event(r, txn, created ? "conversation.created" :
 	    "conversation.updated", ev);
 	ev = cJSON_CreateObject();
-	cJSON_AddNumberToObject(ev, "conversation_id", (double)conv.id);
+	cJSON_AddNumberToObject(ev, "conversation_id", (double)conv->id);
 	cJSON_AddItemToObject(ev, "message", store_msg_json(&msg, env.json));
 	router__event(r, txn, "message.created", ev);
+	if (tr.unsnoozed && conv->assignee != NULL)
+		router__unsnoozed(r, txn, conv, tr.why);
 out:
-	free(subject);
-	free(assignee);
-	free(priority);
+	router__conv_finish(&rc_conv);
 	inbox_envelope_finish(&env);
 	return rc;
 }
 
-/* ---- commands ------------------------------------------------------ */
-
-static bool
-login_valid(const char *s)
+void
+router__unsnoozed(struct router *r, struct store_txn *txn,
+    const struct store_conv *conv, const char *why)
 {
-	size_t n = strlen(s);
+	cJSON *ev = cJSON_CreateObject();
 
-	if (n == 0 || n > 64)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		    c == '.' || c == '_' || c == '-'))
-			return false;
-	}
-	return true;
+	cJSON_AddNumberToObject(ev, "conversation_id", (double)conv->id);
+	cJSON_AddStringToObject(ev, "assignee", conv->assignee);
+	cJSON_AddStringToObject(ev, "why", why);
+	router__event_to(r, txn, "conversation.unsnoozed", ev, conv->assignee);
 }
 
-static const char *
-str_field(const cJSON *o, const char *name)
-{
-	const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, name);
-
-	return cJSON_IsString(it) ? it->valuestring : NULL;
-}
-
-static void
-command_failed(struct router *r, struct store_txn *txn, const char *cmd_id,
-    const char *type, const char *code, const char *message)
-{
-	cJSON *ev = cJSON_CreateObject(), *e;
-
-	cJSON_AddStringToObject(ev, "cmd_id", cmd_id);
-	cJSON_AddStringToObject(ev, "command", type);
-	e = cJSON_AddObjectToObject(ev, "error");
-	cJSON_AddStringToObject(e, "code", code);
-	cJSON_AddStringToObject(e, "message", message);
-	router__event(r, txn, "command.failed", ev);
-}
-
-static int
-agent_command(struct router *r, struct store_txn *txn, const cJSON *cmd,
-    const char *type, const char *cmd_id, int64_t now, char *reason,
-    size_t rlen)
-{
-	bool add = strcmp(type, "agent.add") == 0;
-	const char *login = str_field(cmd, "login");
-	const char *pwhash = str_field(cmd, "pwhash");
-	const char *name = str_field(cmd, "name");
-	const char *role = str_field(cmd, "role");
-	struct store_agent a, old;
-	cJSON *ev;
-	int rc;
-
-	if (login == NULL || !login_valid(login)) {
-		snprintf(reason, rlen, "%s: login: missing or invalid "
-		    "(1-64 of a-z0-9._-)", type);
-		return INBOX_EINVAL;
-	}
-	if (pwhash == NULL || strncmp(pwhash, "$argon2", 7) != 0 ||
-	    strlen(pwhash) > 256) {
-		snprintf(reason, rlen, "%s: pwhash: missing or not an argon2 "
-		    "hash", type);
-		return INBOX_EINVAL;
-	}
-	if (role != NULL && strcmp(role, "agent") != 0 &&
-	    strcmp(role, "supervisor") != 0 && strcmp(role, "admin") != 0) {
-		snprintf(reason, rlen, "%s: role: unknown role '%s'", type, role);
-		return INBOX_EINVAL;
-	}
-	if (name != NULL && (strlen(name) > 256 ||
-	    inbox_utf8_invalid_at(name, strlen(name)) >= 0)) {
-		snprintf(reason, rlen, "%s: name: too long or not UTF-8", type);
-		return INBOX_EINVAL;
-	}
-	rc = store_agent_get(txn, login, &old);
-	if (rc != 0 && rc != INBOX_ENOTFOUND)
-		return store_fail(rc, "agent", reason, rlen);
-	if (add && rc == 0) {
-		command_failed(r, txn, cmd_id, type, "exists",
-		    "an agent with this login exists");
-		return 0;
-	}
-	if (!add && rc == INBOX_ENOTFOUND) {
-		command_failed(r, txn, cmd_id, type, "not_found",
-		    "no agent with this login");
-		return 0;
-	}
-	memset(&a, 0, sizeof(a));
-	a.login = login;
-	a.pwhash = pwhash;
-	a.updated = now;
-	if (add) {
-		a.name = name ? name : login;
-		a.role = role ? role : "agent";
-		a.created = now;
-	} else {
-		a.name = name ? name : old.name;
-		a.role = role ? role : old.role;
-		a.created = old.created;
-	}
-	/* `old` points into the page the put may rewrite: use the copies the
-	 * event needs before putting. */
-	ev = cJSON_CreateObject();
-	cJSON_AddStringToObject(ev, "login", a.login);
-	cJSON_AddStringToObject(ev, "name", a.name ? a.name : a.login);
-	cJSON_AddStringToObject(ev, "role", a.role ? a.role : "agent");
-	cJSON_AddStringToObject(ev, "cmd_id", cmd_id);
-	if ((rc = store_agent_put(txn, &a)) != 0) {
-		cJSON_Delete(ev);
-		return store_fail(rc, "agent put", reason, rlen);
-	}
-	router__event(r, txn, "agent.updated", ev);
-	return 0;
-}
-
-int
-router__apply_command(struct router *r, struct store_txn *txn,
-    const char *data, size_t len, int64_t now, char *reason, size_t rlen)
-{
-	const cJSON *v;
-	const char *type, *cmd_id;
-	cJSON *cmd;
-	int rc;
-
-	cmd = cJSON_ParseWithLength(data, len);
-	if (cmd == NULL || !cJSON_IsObject(cmd)) {
-		snprintf(reason, rlen, "command: not a JSON object");
-		cJSON_Delete(cmd);
-		return INBOX_EINVAL;
-	}
-	v = cJSON_GetObjectItemCaseSensitive(cmd, "v");
-	type = str_field(cmd, "type");
-	cmd_id = str_field(cmd, "cmd_id");
-	if (!cJSON_IsNumber(v) || v->valuedouble != 1) {
-		snprintf(reason, rlen, "command: v: missing or unsupported");
-		rc = INBOX_EINVAL;
-	} else if (type == NULL) {
-		snprintf(reason, rlen, "command: type: missing");
-		rc = INBOX_EINVAL;
-	} else if (cmd_id == NULL || strlen(cmd_id) > 128) {
-		snprintf(reason, rlen, "command: cmd_id: missing or too long");
-		rc = INBOX_EINVAL;
-	} else if (strcmp(type, "agent.add") == 0 ||
-	    strcmp(type, "agent.passwd") == 0) {
-		rc = agent_command(r, txn, cmd, type, cmd_id, now, reason, rlen);
-	} else {
-		snprintf(reason, rlen, "command: unknown type '%.64s'", type);
-		rc = INBOX_EINVAL;
-	}
-	cJSON_Delete(cmd);
-	return rc;
-}

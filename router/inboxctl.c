@@ -293,13 +293,13 @@ cmd_conversations(struct ctl *ctl, int argc, char **argv)
 		goto out;
 	}
 	for (int i = 0; i < nstates && rc == 0; i++) {
-		int64_t updated = 0;
-		uint64_t id = 0;
+		struct store_feed_q q = { .state = states[i], .priority = -1,
+		    .limit = 500 };
 		bool more = true;
 
 		while (more && rc == 0)
-			rc = store_feed_json(txn, states[i], &updated, &id, 500,
-			    arr, &more);
+			rc = store_feed_json(txn, &q, arr, &more, &q.after_key,
+			    &q.after_id);
 	}
 	if (rc != 0) {
 		fprintf(stderr, "inboxctl: store: %s\n", inbox_strerror(rc));

@@ -65,14 +65,11 @@ router_destroy(struct router *r)
 
 /* ---- events ------------------------------------------------------------ */
 
-void
-router__event(struct router *r, struct store_txn *txn, const char *name,
-    void *data)
+/* The next event id: above every id given out, whatever the clock does. */
+static void
+next_event_id(struct router *r, char *id, size_t len)
 {
-	char id[48];
 	int64_t now = rt_now_ms();
-	char *json;
-	int rc;
 
 	if ((uint64_t)now > r->ev_ms) {
 		r->ev_ms = (uint64_t)now;
@@ -80,16 +77,59 @@ router__event(struct router *r, struct store_txn *txn, const char *name,
 	} else {
 		r->ev_seq++;
 	}
-	snprintf(id, sizeof(id), "%llu-%llu", (unsigned long long)r->ev_ms,
+	snprintf(id, len, "%llu-%llu", (unsigned long long)r->ev_ms,
 	    (unsigned long long)r->ev_seq);
+}
+
+static void
+outbox_add(struct router *r, struct store_txn *txn, const char *name,
+    void *data, const char *to)
+{
+	struct store_event ev;
+	char id[48];
+	char *json;
+	int rc;
+
+	next_event_id(r, id, sizeof(id));
 	json = cJSON_PrintUnformatted(data);
 	cJSON_Delete(data);
 	if (json == NULL)
 		fatalx("router: out of memory printing an event");
-	rc = store_outbox_add(txn, id, name, json);
+	ev.id = id;
+	ev.name = name;
+	ev.data = json;
+	ev.to = to;
+	ev.cmd_id = name[0] == '@' ? NULL : r->cmd_id;
+	rc = store_outbox_add(txn, &ev);
 	free(json);
 	if (rc != 0)
 		fatalx("router: outbox: %s", inbox_strerror(rc));
+}
+
+void
+router__event(struct router *r, struct store_txn *txn, const char *name,
+    void *data)
+{
+	outbox_add(r, txn, name, data, NULL);
+}
+
+void
+router__event_to(struct router *r, struct store_txn *txn, const char *name,
+    void *data, const char *to)
+{
+	outbox_add(r, txn, name, data, to);
+}
+
+void
+router__out(struct router *r, struct store_txn *txn, const char *connector,
+    void *item)
+{
+	char name[INBOX_ID_MAX + 8];
+
+	/* Stream ids of every out queue come from the event clock, so a
+	 * replayed outbox cannot queue a reply twice either. */
+	snprintf(name, sizeof(name), "@out:%s", connector);
+	outbox_add(r, txn, name, item, NULL);
 }
 
 static bool
@@ -110,13 +150,40 @@ struct publish {
 };
 
 static int
-publish_one(void *arg, const char *id, const char *event, const char *data)
+publish_one(void *arg, const struct store_event *ev)
 {
 	struct publish *p = arg;
-	const char *argv[] = { "XADD", p->r->k_events, "MAXLEN", "~",
-	    p->r->maxlen, id, "event", event, "data", data };
+	char stream[256];
+	const char *argv[14];
+	int argc = 0;
 
-	if (redisAppendCommandArgv(p->r->redis, 10, argv, NULL) != REDIS_OK)
+	argv[argc++] = "XADD";
+	if (ev->name[0] == '@') {
+		rt_key(stream, sizeof(stream), p->r->cfg, ev->name + 1);
+		argv[argc++] = stream;
+		argv[argc++] = ev->id;
+		argv[argc++] = "out";
+		argv[argc++] = ev->data;
+	} else {
+		argv[argc++] = p->r->k_events;
+		argv[argc++] = "MAXLEN";
+		argv[argc++] = "~";
+		argv[argc++] = p->r->maxlen;
+		argv[argc++] = ev->id;
+		argv[argc++] = "event";
+		argv[argc++] = ev->name;
+		argv[argc++] = "data";
+		argv[argc++] = ev->data;
+		if (ev->to != NULL) {
+			argv[argc++] = "to";
+			argv[argc++] = ev->to;
+		}
+		if (ev->cmd_id != NULL) {
+			argv[argc++] = "cmd_id";
+			argv[argc++] = ev->cmd_id;
+		}
+	}
+	if (redisAppendCommandArgv(p->r->redis, argc, argv, NULL) != REDIS_OK)
 		return INBOX_EUNAVAIL;
 	p->sent++;
 	return 0;
@@ -262,6 +329,22 @@ apply_entry(struct router *r, struct store_txn *txn, struct batch *b,
 	batch_ack(b, which, id);
 	if (fields == NULL || fields->type != REDIS_REPLY_ARRAY)
 		return; /* deleted from the stream while pending */
+	if (which == 1) {
+		/* Commands are not idempotent (a note would be added twice):
+		 * one applied before a crash, whose XACK was lost, is only
+		 * acknowledged. The last applied id commits with its effect. */
+		uint64_t ms, seq;
+
+		if (!parse_stream_id(id, &ms, &seq))
+			return;
+		if (ms < r->cmd_ms || (ms == r->cmd_ms && seq <= r->cmd_seq)) {
+			log_info("router: command %s was applied before; "
+			    "acknowledging it only", id);
+			return;
+		}
+		r->cmd_ms = ms;
+		r->cmd_seq = seq;
+	}
 	data = rt_entry_field(fields, which == 0 ? "env" : "cmd", &len);
 	if (data == NULL) {
 		char *raw = entry_json(fields);
@@ -374,7 +457,14 @@ process_reply(struct router *r, const redisReply *rep)
 			total++;
 		}
 	}
-	if ((rc = store_meta_put(txn, "event_ms", r->ev_ms)) != 0 ||
+	if (r->next_due != 0 && now >= r->next_due &&
+	    (rc = router__apply_timers(r, txn, now)) != 0)
+		fatalx("router: timers: %s", inbox_strerror(rc));
+	if ((rc = store_next_due(txn, &r->next_due)) != 0)
+		fatalx("router: timers: %s", inbox_strerror(rc));
+	if ((rc = store_meta_put(txn, "cmd_ms", r->cmd_ms)) != 0 ||
+	    (rc = store_meta_put(txn, "cmd_seq", r->cmd_seq)) != 0 ||
+	    (rc = store_meta_put(txn, "event_ms", r->ev_ms)) != 0 ||
 	    (rc = store_meta_put(txn, "event_seq", r->ev_seq)) != 0)
 		fatalx("router: meta: %s", inbox_strerror(rc));
 	if ((rc = store_txn_commit(txn)) != 0)
@@ -398,6 +488,12 @@ read_batch(struct router *r, bool pending)
 
 	if (block_ms > 1000)
 		block_ms = 1000;
+	if (r->next_due != 0) {
+		int64_t wait = r->next_due - rt_now_ms();
+
+		if (wait < block_ms)
+			block_ms = wait < 1 ? 1 : (int)wait;
+	}
 	snprintf(count, sizeof(count), "%d", r->cfg->router_batch);
 	snprintf(block, sizeof(block), "%d", block_ms);
 	if (pending) {
@@ -475,6 +571,10 @@ load_event_clock(struct router *r)
 		fatalx("router: read txn: %s", inbox_strerror(rc));
 	store_meta_get(txn, "event_ms", &r->ev_ms);
 	store_meta_get(txn, "event_seq", &r->ev_seq);
+	store_meta_get(txn, "cmd_ms", &r->cmd_ms);
+	store_meta_get(txn, "cmd_seq", &r->cmd_seq);
+	if ((rc = store_next_due(txn, &r->next_due)) != 0)
+		fatalx("router: timers: %s", inbox_strerror(rc));
 	store_txn_abort(txn);
 }
 
@@ -523,7 +623,12 @@ router_run(struct router *r)
 			r->redis = NULL;
 			continue;
 		}
-		n = rep->type == REDIS_REPLY_ARRAY ? process_reply(r, rep) : 0;
+		if (rep->type == REDIS_REPLY_ARRAY)
+			n = process_reply(r, rep);
+		else if (r->next_due != 0 && rt_now_ms() >= r->next_due)
+			n = process_reply(r, rep) < 0 ? -1 : 0; /* timers only */
+		else
+			n = 0;
 		freeReplyObject(rep);
 		if (n < 0) {
 			redisFree(r->redis);

@@ -17,13 +17,51 @@ struct router {
 	char k_in[128], k_cmd[128], k_events[128], k_dead[128];
 	char maxlen[16];
 	uint64_t ev_ms, ev_seq;  /* the last event id given out */
+	uint64_t cmd_ms, cmd_seq;/* the last inbox:cmd entry applied */
 	bool outbox_published;   /* the outbox is in Redis: clear it next txn */
+	const char *cmd_id;      /* the command being applied, or NULL */
+	int64_t next_due;        /* the earliest timer (ms), 0: none */
 };
 
 /* Adds an event to the outbox within txn; takes ownership of data (a cJSON
  * tree). Its stream id is fixed here. */
 void router__event(struct router *r, struct store_txn *txn, const char *name,
     void *data);
+/* The same, for one agent only (mention, task, unsnooze notices). */
+void router__event_to(struct router *r, struct store_txn *txn,
+    const char *name, void *data, const char *to);
+/* Queues an item on inbox:out:<connector> (a reply to send), after the
+ * commit like events. Takes ownership of item. */
+void router__out(struct router *r, struct store_txn *txn,
+    const char *connector, void *item);
+
+/* apply.c: a conversation read for update, with its strings owned (the
+ * record's die with the next write). */
+#define ROUTER_CONV_STRS 64
+struct router_conv {
+	struct store_conv c;
+	char *strs[ROUTER_CONV_STRS];
+	size_t nstrs;
+};
+int router__conv_load(struct store_txn *txn, uint64_t id,
+    struct router_conv *rc);
+/* Owns every string c points to now. */
+void router__conv_own(struct router_conv *rc);
+/* Sets *field (one of rc->c's strings) to a copy of v (NULL allowed). */
+void router__conv_set(struct router_conv *rc, const char **field,
+    const char *v);
+void router__conv_finish(struct router_conv *rc);
+/* Sets the search preview to the start of text. */
+void router__preview(struct router_conv *rc, const char *text);
+int router__store_fail(int rc, const char *what, char *reason, size_t rlen);
+/* conversation.unsnoozed to the assignee. */
+void router__unsnoozed(struct router *r, struct store_txn *txn,
+    const struct store_conv *conv, const char *why);
+
+/* timers.c: applies the snooze and task timers due at `now`; sets
+ * r->next_due from what is left. */
+int router__apply_timers(struct router *r, struct store_txn *txn,
+    int64_t now);
 
 /* Apply one stream entry inside txn. Return 0, INBOX_EINVAL when the entry is
  * bad (reason filled: it goes to the dead-letter stream), or another code for

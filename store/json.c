@@ -3,12 +3,36 @@
 
 #include <cjson/cJSON.h>
 
+#include "inbox/dialog.h"
 #include "store/store.h"
 
 static const char *const state_names[STORE_STATE__COUNT] = {
 	"open", "snoozed", "closed",
 };
 static const char *const dir_names[] = { "in", "out", "note" };
+static const char *const mstatus_names[STORE_MS__COUNT] = {
+	"none", "queued", "sent", "delivered", "read", "failed",
+};
+
+const char *
+store_mstatus_name(int status)
+{
+	if (status <= STORE_MS_NONE || status >= STORE_MS__COUNT)
+		return NULL;
+	return mstatus_names[status];
+}
+
+int
+store_mstatus_parse(const char *name, int *status)
+{
+	for (int i = STORE_MS_QUEUED; i < STORE_MS__COUNT; i++) {
+		if (strcmp(name, mstatus_names[i]) == 0) {
+			*status = i;
+			return 0;
+		}
+	}
+	return INBOX_EINVAL;
+}
 
 const char *
 store_state_name(int state)
@@ -51,7 +75,7 @@ add_time_or_null(cJSON *o, const char *name, int64_t t)
 void *
 store_conv_json(struct store_txn *txn, const struct store_conv *c)
 {
-	cJSON *o = cJSON_CreateObject(), *ct;
+	cJSON *o = cJSON_CreateObject(), *ct, *tags;
 	struct store_contact contact;
 
 	cJSON_AddNumberToObject(o, "id", (double)c->id);
@@ -72,13 +96,20 @@ store_conv_json(struct store_txn *txn, const struct store_conv *c)
 	cJSON_AddStringToObject(o, "state", store_state_name(c->state));
 	add_time_or_null(o, "snooze_until", c->snooze_until);
 	add_str_or_null(o, "assignee", c->assignee);
-	cJSON_AddArrayToObject(o, "tags");
-	cJSON_AddStringToObject(o, "priority", c->priority ? c->priority :
-	    "normal");
+	tags = cJSON_AddArrayToObject(o, "tags");
+	for (size_t i = 0; i < c->ntags; i++)
+		cJSON_AddItemToArray(tags, cJSON_CreateString(c->tags[i]));
+	cJSON_AddStringToObject(o, "priority", inbox_priority_name(c->priority));
+	add_str_or_null(o, "nature", inbox_nature_name(c->nature));
 	add_str_or_null(o, "subject", c->subject);
+	add_str_or_null(o, "outcome", c->outcome);
+	add_str_or_null(o, "preview", c->preview);
 	cJSON_AddNumberToObject(o, "created", (double)c->created);
 	cJSON_AddNumberToObject(o, "updated", (double)c->updated);
 	add_time_or_null(o, "last_customer_msg_at", c->last_customer_msg_at);
+	add_time_or_null(o, "first_response_at", c->first_response_at);
+	add_time_or_null(o, "closed_at", c->closed_at);
+	cJSON_AddNumberToObject(o, "reopen_count", c->reopen_count);
 	cJSON_AddNumberToObject(o, "message_count", c->message_count);
 	return o;
 }
@@ -87,7 +118,8 @@ void *
 store_msg_json(const struct store_msg *m, const void *envelope)
 {
 	static const char *const copied[] = {
-		"text", "subject", "html", "attachments", "reply_to",
+		"text", "subject", "html", "attachments", "reply_to", "template",
+		"task_id",
 	};
 	cJSON *o = cJSON_CreateObject();
 	cJSON *env;
@@ -97,7 +129,10 @@ store_msg_json(const struct store_msg *m, const void *envelope)
 	cJSON_AddNumberToObject(o, "contact_id", (double)m->contact_id);
 	cJSON_AddStringToObject(o, "direction",
 	    (unsigned)m->dir < 3 ? dir_names[m->dir] : "unknown");
-	cJSON_AddNullToObject(o, "status");
+	add_str_or_null(o, "status", store_mstatus_name(m->status));
+	if (m->status_error != NULL)
+		cJSON_AddStringToObject(o, "status_error", m->status_error);
+	add_str_or_null(o, "author", m->author);
 	cJSON_AddNumberToObject(o, "ts", (double)m->ts);
 	cJSON_AddNumberToObject(o, "created", (double)m->created);
 	cJSON_AddStringToObject(o, "connector", m->connector);
@@ -131,8 +166,6 @@ store_msg_json(const struct store_msg *m, const void *envelope)
 struct feed_json {
 	struct store_txn *txn;
 	cJSON *arr;
-	int64_t updated;
-	uint64_t id;
 };
 
 static int
@@ -141,21 +174,59 @@ feed_json_one(void *arg, const struct store_conv *c)
 	struct feed_json *f = arg;
 
 	cJSON_AddItemToArray(f->arr, store_conv_json(f->txn, c));
-	f->updated = c->updated;
-	f->id = c->id;
 	return 0;
 }
 
 int
-store_feed_json(struct store_txn *txn, int state, int64_t *updated,
-    uint64_t *id, size_t limit, void *arr, bool *more)
+store_feed_json(struct store_txn *txn, const struct store_feed_q *q,
+    void *arr, bool *more, int64_t *next_key, uint64_t *next_id)
 {
-	struct feed_json f = { txn, arr, *updated, *id };
-	int rc;
+	struct feed_json f = { txn, arr };
 
-	rc = store_feed(txn, state, *updated, *id, limit, feed_json_one, &f,
-	    more);
-	*updated = f.updated;
-	*id = f.id;
-	return rc;
+	return store_feed(txn, q, feed_json_one, &f, more, next_key, next_id);
+}
+
+void *
+store_task_json(const struct store_task *tk)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddNumberToObject(o, "id", (double)tk->id);
+	cJSON_AddNumberToObject(o, "conversation_id", (double)tk->conv_id);
+	if (tk->msg_id != 0)
+		cJSON_AddNumberToObject(o, "message_id", (double)tk->msg_id);
+	else
+		cJSON_AddNullToObject(o, "message_id");
+	cJSON_AddStringToObject(o, "title", tk->title);
+	add_str_or_null(o, "assignee", tk->assignee);
+	add_str_or_null(o, "created_by", tk->created_by);
+	add_time_or_null(o, "due", tk->due);
+	cJSON_AddBoolToObject(o, "done", tk->done);
+	cJSON_AddNumberToObject(o, "created", (double)tk->created);
+	cJSON_AddNumberToObject(o, "updated", (double)tk->updated);
+	return o;
+}
+
+void *
+store_contact_json(const struct store_contact *c)
+{
+	cJSON *o = cJSON_CreateObject(), *f;
+
+	cJSON_AddNumberToObject(o, "id", (double)c->id);
+	add_str_or_null(o, "name", c->name);
+	add_str_or_null(o, "email", c->email);
+	add_str_or_null(o, "phone", c->phone);
+	add_str_or_null(o, "username", c->username);
+	add_str_or_null(o, "channel", c->channel);
+	add_str_or_null(o, "connector", c->connector);
+	add_str_or_null(o, "external_id", c->external_id);
+	f = c->fields ? cJSON_Parse(c->fields) : NULL;
+	if (!cJSON_IsObject(f)) {
+		cJSON_Delete(f);
+		f = cJSON_CreateObject();
+	}
+	cJSON_AddItemToObject(o, "fields", f);
+	cJSON_AddNumberToObject(o, "created", (double)c->created);
+	add_time_or_null(o, "updated", c->updated);
+	return o;
 }

@@ -172,3 +172,9 @@ store__r_ok(const struct rec_r *r)
 {
 	return !r->bad;
 }
+
+unsigned
+store__r_version(const void *p, size_t len)
+{
+	return len > 0 ? *(const unsigned char *)p : 0;
+}

@@ -9,10 +9,13 @@
  * INBOX_EINVAL for a corrupt record.
  *
  * Tables: conv (id -> record), conv_thread (connector\0thread -> id),
- * conv_state (state, updated, id -> empty: the feeds), msg (id -> record,
- * appended in id order), msg_ext (connector\0external_id -> id), conv_msg
- * (conv id, msg id -> empty), contact, contact_ext, agent (login -> record),
- * outbox (seq -> event not yet appended to Redis), meta (name -> value).
+ * conv_idx (facet, value, state, sort key, id -> empty: the feeds, see
+ * conv.c), due (kind, time, id -> empty: snooze and task timers), msg (id ->
+ * record, appended in id order), msg_ext (connector\0external_id -> id),
+ * conv_msg (conv id, msg id -> empty), contact, contact_ext, contact_email,
+ * contact_phone, agent (login -> record), task, conv_task (conv id, task id),
+ * template (name -> record), tag (tag -> created), outbox (seq -> event not
+ * yet appended to Redis), meta (name -> value; "schema" is the schema).
  */
 #ifndef INBOX_STORE_STORE_H
 #define INBOX_STORE_STORE_H
@@ -28,9 +31,21 @@
 struct store;
 struct store_txn;
 
+/* The schema this code writes. store_open (read-write) migrates an older
+ * store in place and refuses a newer one (INBOX_ESTATE, logged with both
+ * versions); a read-only open of an older store is refused too, until the
+ * router has migrated it. */
+#define STORE_SCHEMA 2
+
 enum store_state { STORE_STATE_OPEN, STORE_STATE_SNOOZED, STORE_STATE_CLOSED,
 	STORE_STATE__COUNT };
 enum store_dir { STORE_DIR_IN, STORE_DIR_OUT, STORE_DIR_NOTE };
+/* Delivery status of an outgoing message. */
+enum store_mstatus { STORE_MS_NONE, STORE_MS_QUEUED, STORE_MS_SENT,
+	STORE_MS_DELIVERED, STORE_MS_READ, STORE_MS_FAILED, STORE_MS__COUNT };
+
+#define STORE_TAGS_MAX 32        /* tags on one conversation */
+#define STORE_PREVIEW_MAX 200    /* bytes of the last message kept for search */
 
 struct store_conv {
 	uint64_t id;
@@ -40,10 +55,18 @@ struct store_conv {
 	const char *thread;
 	const char *subject;     /* NULL when none */
 	const char *assignee;    /* NULL when unassigned */
-	const char *priority;    /* low, normal, high, urgent */
+	int priority;            /* enum inbox_priority */
+	int nature;              /* enum inbox_nature */
 	int state;               /* enum store_state */
 	int64_t created, updated, last_customer_msg_at, snooze_until;
 	uint32_t message_count;
+	/* schema 2 */
+	const char *outcome;     /* what was answered; NULL when none */
+	const char *preview;     /* start of the last message, for search */
+	int64_t closed_at, first_response_at, last_agent_msg_at;
+	uint32_t reopen_count;
+	size_t ntags;
+	const char *tags[STORE_TAGS_MAX];   /* normalized, sorted */
 };
 
 struct store_msg {
@@ -52,9 +75,15 @@ struct store_msg {
 	int64_t ts, created;
 	const char *connector;
 	const char *channel;
-	const char *external_id;
-	const char *envelope;    /* the envelope JSON as received */
+	const char *external_id; /* NULL for out and note */
+	const char *envelope;    /* in: the envelope JSON as received; out and
+	                          * note: {"text", "author", ...} */
 	size_t envelope_len;
+	/* schema 2 */
+	int status;              /* enum store_mstatus */
+	int64_t status_at;
+	const char *author;      /* login, for out and note */
+	const char *status_error;/* failed: why */
 };
 
 struct store_contact {
@@ -62,6 +91,10 @@ struct store_contact {
 	const char *connector, *channel, *external_id;
 	const char *name, *email, *phone, *username;   /* NULL when unknown */
 	int64_t created;
+	/* schema 2 */
+	const char *fields;      /* custom fields, a JSON object; NULL: none */
+	uint64_t merged_into;    /* not 0: this contact was merged into that */
+	int64_t updated;
 };
 
 struct store_agent {
@@ -69,11 +102,30 @@ struct store_agent {
 	int64_t created, updated;
 };
 
-/* Opens (the router: creates) the environment in directory `path`.
- * flags: STORE_RDONLY for every process but the router. Returns 0, or
- * INBOX_ENOTFOUND when a read-only open finds no database yet. */
+struct store_task {
+	uint64_t id, conv_id, msg_id;      /* msg_id 0: from the dialog */
+	const char *title, *assignee, *created_by;
+	int64_t due;                       /* 0: no due time */
+	bool done, due_fired;
+	int64_t created, updated;
+};
+
+struct store_template {
+	const char *name, *text, *updated_by;
+	int64_t updated;
+};
+
+/* Opens (the router: creates or migrates) the environment in directory
+ * `path`. flags: STORE_RDONLY for every process but the router. Returns 0,
+ * INBOX_ENOTFOUND when a read-only open finds no database yet, or
+ * INBOX_ESTATE for a schema this code cannot use. */
 int store_open(struct store **out, const char *path, int map_size_mb, int flags);
 void store_close(struct store *st);
+/* A consistent copy of the whole store into directory `dir` (created, must
+ * be empty), compacted; safe while the router writes. */
+int store_backup(struct store *st, const char *dir);
+/* The schema number stored in an environment (for tools and tests). */
+int store_schema(struct store *st, uint64_t *out);
 
 /* One transaction at a time per thread. commit frees txn (also on failure);
  * abort frees txn; abort(NULL) does nothing. A write commit is durable
@@ -83,51 +135,131 @@ int store_txn_commit(struct store_txn *txn);
 void store_txn_abort(struct store_txn *txn);
 
 /* Conversations. put with id 0 assigns the next id (written back into
- * conv->id) and creates the thread index; every put keeps the state index. */
+ * conv->id) and creates the thread index; every put keeps the feed indexes
+ * (by state alone, assignee, tag, channel, priority, contact) and the
+ * snooze timer index in step with the record. */
 int store_conv_get(struct store_txn *txn, uint64_t id, struct store_conv *out);
 int store_conv_find_thread(struct store_txn *txn, const char *connector,
     const char *thread, uint64_t *id);
 int store_conv_put(struct store_txn *txn, struct store_conv *conv);
 
-/* Calls cb for conversations in `state`, newest `updated` first, starting
- * after the cursor (before_updated, before_id) when before_id is not 0, at
- * most limit times; cb returning nonzero stops the walk. Sets *more when more
- * conversations follow the last one given. */
-int store_feed(struct store_txn *txn, int state, int64_t before_updated,
-    uint64_t before_id, size_t limit,
+/* A feed query: the conversations in `state` that match every filter given,
+ * newest `updated` first (snoozed: soonest snooze_until first). The store
+ * walks the index of the most selective filter (contact, tag, assignee,
+ * channel, priority, else state alone) and checks the others on each
+ * conversation it reads; `text` (a case-insensitive substring of the subject
+ * or the last message) is checked the same way. At most `scan_max`
+ * conversations are read per call (0: 10000): a page cut short by it has
+ * *more set and a cursor to go on from. */
+struct store_feed_q {
+	int state;
+	const char *assignee;    /* a login; "" for unassigned; NULL: any */
+	const char *tag;         /* normalized */
+	const char *channel;
+	int priority;            /* -1: any */
+	uint64_t contact_id;     /* 0: any */
+	const char *text;
+	int64_t after_key;       /* cursor: the sort key and id of the last */
+	uint64_t after_id;       /* conversation given (id 0: from the start) */
+	size_t limit;
+	size_t scan_max;
+};
+int store_feed(struct store_txn *txn, const struct store_feed_q *q,
     int (*cb)(void *arg, const struct store_conv *conv), void *arg,
-    bool *more);
+    bool *more, int64_t *next_key, uint64_t *next_id);
+/* The sort key of a conversation in its state's feed (the cursor part). */
+int64_t store_feed_key(const struct store_conv *conv);
+
+/* Timers: calls cb for each due snooze (conversation id) with time <= now,
+ * soonest first, at most limit. */
+int store_due_snoozes(struct store_txn *txn, int64_t now, size_t limit,
+    int (*cb)(void *arg, uint64_t conv_id), void *arg);
+/* The earliest pending timer (snooze or task due), or 0 when none. */
+int store_next_due(struct store_txn *txn, int64_t *when);
 
 /* Messages. add assigns the next id (written into msg->id), indexes it by
- * (connector, external_id) and by conversation. */
+ * (connector, external_id) when it has one, and by conversation. update
+ * rewrites an existing message (status changes). link_ext adds another
+ * (connector, external id) for a message, e.g. the channel's id of a reply
+ * it sent. */
 int store_msg_find_ext(struct store_txn *txn, const char *connector,
     const char *external_id, uint64_t *id);
 int store_msg_add(struct store_txn *txn, struct store_msg *msg);
+int store_msg_update(struct store_txn *txn, const struct store_msg *msg);
+int store_msg_link_ext(struct store_txn *txn, const char *connector,
+    const char *external_id, uint64_t id);
 int store_msg_get(struct store_txn *txn, uint64_t id, struct store_msg *out);
 /* Calls cb for each message of a conversation, oldest first. */
 int store_conv_messages(struct store_txn *txn, uint64_t conv_id,
     int (*cb)(void *arg, const struct store_msg *msg), void *arg);
 
 /* Contacts. put with id 0 assigns the next id and indexes it by
- * (connector, external_id). */
+ * (connector, external_id) when external_id is not NULL; every put keeps
+ * the e-mail (lowercased) and phone (digits) indexes. find_ext follows
+ * merges to the surviving contact. */
 int store_contact_get(struct store_txn *txn, uint64_t id,
     struct store_contact *out);
 int store_contact_find_ext(struct store_txn *txn, const char *connector,
     const char *external_id, uint64_t *id);
+int store_contact_find_email(struct store_txn *txn, const char *email,
+    uint64_t *id);
+int store_contact_find_phone(struct store_txn *txn, const char *phone,
+    uint64_t *id);
+int store_contact_link_ext(struct store_txn *txn, const char *connector,
+    const char *external_id, uint64_t id);
 int store_contact_put(struct store_txn *txn, struct store_contact *contact);
+/* Conversations of a contact (the history across channels), oldest first. */
+int store_contact_convs(struct store_txn *txn, uint64_t contact_id,
+    int (*cb)(void *arg, uint64_t conv_id), void *arg);
+/* Every contact not merged away, by id. */
+int store_contacts(struct store_txn *txn,
+    int (*cb)(void *arg, const struct store_contact *c), void *arg);
+/* Normalized index forms: lowercased e-mail; '+' and digits of a phone
+ * (NULL when fewer than 5 digits). Return malloc'd strings. */
+char *store_email_key(const char *email);
+char *store_phone_key(const char *phone);
 
 /* Agents, by login. */
 int store_agent_get(struct store_txn *txn, const char *login,
     struct store_agent *out);
 int store_agent_put(struct store_txn *txn, const struct store_agent *agent);
 
+/* Tasks. put with id 0 assigns the next id; every put keeps the due timer
+ * index (tasks not done and not yet announced) and the conversation's
+ * task list. */
+int store_task_get(struct store_txn *txn, uint64_t id, struct store_task *out);
+int store_task_put(struct store_txn *txn, struct store_task *task);
+int store_conv_tasks(struct store_txn *txn, uint64_t conv_id,
+    int (*cb)(void *arg, const struct store_task *t), void *arg);
+int store_due_tasks(struct store_txn *txn, int64_t now, size_t limit,
+    int (*cb)(void *arg, uint64_t task_id), void *arg);
+
+/* Reply templates by name, and the tag registry (created on first use). */
+int store_template_get(struct store_txn *txn, const char *name,
+    struct store_template *out);
+int store_template_put(struct store_txn *txn, const struct store_template *t);
+int store_template_del(struct store_txn *txn, const char *name);
+int store_templates(struct store_txn *txn,
+    int (*cb)(void *arg, const struct store_template *t), void *arg);
+/* Registers a tag (no-op when known); *created tells whether it was new. */
+int store_tag_touch(struct store_txn *txn, const char *tag, int64_t now,
+    bool *created);
+int store_tags(struct store_txn *txn,
+    int (*cb)(void *arg, const char *tag, int64_t created), void *arg);
+
 /* The event outbox: events written with the change they describe, appended
  * to Redis after the commit, then cleared. */
-int store_outbox_add(struct store_txn *txn, const char *stream_id,
-    const char *event, const char *data);
+struct store_event {
+	const char *id;          /* the stream id it gets */
+	const char *name;        /* event name; "@<stream>" for an item of
+	                          * another stream (a connector's out queue) */
+	const char *data;        /* JSON */
+	const char *to;          /* NULL, or the one agent it is for */
+	const char *cmd_id;      /* NULL, or the command it answers */
+};
+int store_outbox_add(struct store_txn *txn, const struct store_event *ev);
 int store_outbox_foreach(struct store_txn *txn,
-    int (*cb)(void *arg, const char *stream_id, const char *event,
-    const char *data), void *arg);
+    int (*cb)(void *arg, const struct store_event *ev), void *arg);
 int store_outbox_clear(struct store_txn *txn);
 
 /* Small named values (counters, the last event id). */
@@ -141,13 +273,16 @@ void *store_conv_json(struct store_txn *txn, const struct store_conv *conv);
 /* `envelope` is msg's envelope already parsed (a cJSON tree, borrowed), or
  * NULL to parse msg->envelope. */
 void *store_msg_json(const struct store_msg *msg, const void *envelope);
-/* Appends up to `limit` conversations of the feed of `state` to arr (a cJSON
- * array) after the cursor (*updated, *id; *id 0 starts at the newest), and
- * moves the cursor to the last one appended. Sets *more as store_feed. */
-int store_feed_json(struct store_txn *txn, int state, int64_t *updated,
-    uint64_t *id, size_t limit, void *arr, bool *more);
+void *store_task_json(const struct store_task *task);
+void *store_contact_json(const struct store_contact *c);
+/* Appends the page of q to arr (a cJSON array); sets *more and the cursor
+ * as store_feed. */
+int store_feed_json(struct store_txn *txn, const struct store_feed_q *q,
+    void *arr, bool *more, int64_t *next_key, uint64_t *next_id);
 const char *store_state_name(int state);
 /* Returns 0 and sets *state, or INBOX_EINVAL. */
 int store_state_parse(const char *name, int *state);
+const char *store_mstatus_name(int status);
+int store_mstatus_parse(const char *name, int *status);
 
 #endif

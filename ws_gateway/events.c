@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <cjson/cJSON.h>
+
 #include "inbox/rt/rt.h"
 #include "ws_gateway/gateway_int.h"
 
@@ -49,7 +51,8 @@ gw_frame_new(const char *data, size_t len)
 }
 
 struct gw_frame *
-gw_event_frame(const char *id, const char *event, const char *data)
+gw_event_frame(const char *id, const char *event, const char *data,
+    const char *to, const char *cmd_id)
 {
 	size_t n = strlen(id) + strlen(event) + strlen(data) + 64;
 	char *s = xmalloc(n);
@@ -63,6 +66,57 @@ gw_event_frame(const char *id, const char *event, const char *data)
 	f = gw_frame_new(s, (size_t)len);
 	free(s);
 	gw_seq_parse(id, &f->seq);
+	snprintf(f->to, sizeof(f->to), "%s", to ? to : "");
+	snprintf(f->cmd_id, sizeof(f->cmd_id), "%s", cmd_id ? cmd_id : "");
+	snprintf(f->name, sizeof(f->name), "%s", event);
+	return f;
+}
+
+bool
+gw_frame_visible(const struct gw_frame *f, const char *login)
+{
+	return f->to[0] == '\0' || (login != NULL && strcmp(f->to, login) == 0);
+}
+
+struct gw_frame *
+gw_command_result(const struct gw_pending *p, const struct gw_frame *e)
+{
+	cJSON *ev = cJSON_ParseWithLength((const char *)e->buf + LWS_PRE,
+	    e->len);
+	cJSON *data = cJSON_DetachItemFromObjectCaseSensitive(ev, "data");
+	cJSON *out = cJSON_CreateObject();
+	cJSON *req = cJSON_Parse(p->req);
+	struct gw_frame *f;
+	char *s;
+
+	cJSON_AddStringToObject(out, "type", "result");
+	cJSON_AddItemToObject(out, "req", req ? req : cJSON_CreateNull());
+	if (strcmp(e->name, "command.failed") == 0) {
+		cJSON *err = cJSON_DetachItemFromObjectCaseSensitive(data,
+		    "error");
+
+		cJSON_AddBoolToObject(out, "ok", 0);
+		if (err == NULL) {
+			err = cJSON_CreateObject();
+			cJSON_AddStringToObject(err, "code", "failed");
+			cJSON_AddStringToObject(err, "message", "refused");
+		}
+		cJSON_AddItemToObject(out, "error", err);
+		cJSON_Delete(data);
+	} else {
+		cJSON_AddBoolToObject(out, "ok", 1);
+		if (data == NULL)
+			data = cJSON_CreateObject();
+		cJSON_AddStringToObject(data, "event", e->name);
+		cJSON_AddItemToObject(out, "data", data);
+	}
+	s = cJSON_PrintUnformatted(out);
+	cJSON_Delete(out);
+	cJSON_Delete(ev);
+	if (s == NULL)
+		fatalx("gateway: out of memory");
+	f = gw_frame_new(s, strlen(s));
+	free(s);
 	return f;
 }
 
@@ -117,7 +171,10 @@ reader_main(void *arg)
 				    e->element[0]->str);
 				if (ev == NULL || data == NULL)
 					continue;
-				f = gw_event_frame(last, ev, data);
+				f = gw_event_frame(last, ev, data,
+				    rt_entry_field(e->element[1], "to", NULL),
+				    rt_entry_field(e->element[1], "cmd_id",
+				    NULL));
 				if (tail != NULL)
 					tail->next = f;
 				else

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -15,6 +16,8 @@
 #include "ws_gateway/gateway_int.h"
 
 #define LOGIN_BODY_MAX 4096
+#define PENDING_MAX 64
+#define PENDING_TIMEOUT_MS 15000
 #define RX_MAX (64 * 1024)
 #define QUEUE_MAX_BYTES (64u * 1024 * 1024)
 
@@ -36,6 +39,8 @@ struct conn {
 	char *rx;
 	size_t rx_len;
 	bool rx_overflow;        /* dropping a message over RX_MAX */
+	struct gw_pending pend[PENDING_MAX];   /* commands awaiting events */
+	size_t npend;
 };
 
 static void
@@ -64,6 +69,9 @@ conn_ws_finish(struct conn *c)
 	free(c->rx);
 	c->rx = NULL;
 	c->rx_len = 0;
+	for (size_t i = 0; i < c->npend; i++)
+		free(c->pend[i].req);
+	c->npend = 0;
 }
 
 static void
@@ -249,11 +257,27 @@ ws_receive(struct gateway *gw, struct lws *wsi, struct conn *c,
 	c->rx_len += len;
 	if (!lws_is_final_fragment(wsi))
 		return 0;
-	answer = gw_request(gw, c->rx, c->rx_len, &c->view, &replay);
+	if (c->npend == PENDING_MAX) {
+		queue_text(c, "{\"type\":\"result\",\"req\":null,\"ok\":false,"
+		    "\"error\":{\"code\":\"too_many\",\"message\":"
+		    "\"too many commands awaiting their answer\"}}");
+		free(c->rx);
+		c->rx = NULL;
+		c->rx_len = 0;
+		lws_callback_on_writable(wsi);
+		return 0;
+	}
+	answer = gw_request(gw, c->rx, c->rx_len, &c->view, &replay,
+	    &c->pend[c->npend]);
 	free(c->rx);
 	c->rx = NULL;
 	c->rx_len = 0;
 	enqueue(c, replay);
+	if (answer == NULL) {
+		c->npend++;     /* answered when its event comes by */
+		lws_set_timer_usecs(wsi, (lws_usec_t)PENDING_TIMEOUT_MS * 1000);
+		return 0;
+	}
 	queue_text(c, answer);
 	free(answer);
 	if (c->q_bytes > QUEUE_MAX_BYTES) {
@@ -265,12 +289,63 @@ ws_receive(struct gateway *gw, struct lws *wsi, struct conn *c,
 	return 0;
 }
 
+/* Answers the commands that waited too long for the router (it is down or
+ * far behind): the command may still be applied later, and its event will
+ * show it. */
+static void
+expire_pending(struct lws *wsi, struct conn *c)
+{
+	int64_t now = rt_now_ms(), next = 0;
+
+	for (size_t i = 0; i < c->npend;) {
+		struct gw_pending *p = &c->pend[i];
+		size_t n = strlen(p->req) + 256;
+		char *buf;
+
+		if (now - p->since < PENDING_TIMEOUT_MS) {
+			int64_t left = PENDING_TIMEOUT_MS - (now - p->since);
+
+			if (next == 0 || left < next)
+				next = left;
+			i++;
+			continue;
+		}
+		buf = xmalloc(n);
+		snprintf(buf, n, "{\"type\":\"result\",\"req\":%s,"
+		    "\"ok\":false,\"error\":{\"code\":\"timeout\",\"message\":"
+		    "\"the router did not answer within %d s; the command may "
+		    "still be applied\"}}", p->req, PENDING_TIMEOUT_MS / 1000);
+		queue_text(c, buf);
+		free(buf);
+		free(p->req);
+		*p = c->pend[--c->npend];
+	}
+	if (next > 0)
+		lws_set_timer_usecs(wsi, (lws_usec_t)next * 1000);
+	lws_callback_on_writable(wsi);
+}
+
+/* Queues the result of the pending command e answers, if any. */
+static bool
+answer_pending(struct conn *c, const struct gw_frame *e)
+{
+	for (size_t i = 0; i < c->npend; i++) {
+		if (strcmp(c->pend[i].cmd_id, e->cmd_id) != 0)
+			continue;
+		enqueue(c, gw_command_result(&c->pend[i], e));
+		free(c->pend[i].req);
+		c->pend[i] = c->pend[--c->npend];
+		return true;
+	}
+	return false;
+}
+
 /* Sends one frame: a queued answer first, else the next ring event. */
 static int
 ws_writeable(struct gateway *gw, struct lws *wsi, struct conn *c)
 {
 	struct gw_frame *f = c->q_head;
-	bool from_queue = f != NULL;
+	bool from_queue;
 
 	while (f == NULL && c->ring_next < gw->ring.head) {
 		struct gw_frame *e;
@@ -282,6 +357,10 @@ ws_writeable(struct gateway *gw, struct lws *wsi, struct conn *c)
 			return -1;
 		}
 		e = gw->ring.slots[c->ring_next++ % gw->ring.size];
+		if (e->cmd_id[0] != '\0' && answer_pending(c, e))
+			f = c->q_head;
+		if (!gw_frame_visible(e, c->login))
+			continue;
 		if (c->view.live_sent && gw_seq_cmp(e->seq, c->view.last) <= 0)
 			continue; /* replayed already */
 		if (!c->view.live_sent) {
@@ -294,6 +373,7 @@ ws_writeable(struct gateway *gw, struct lws *wsi, struct conn *c)
 	}
 	if (f == NULL)
 		return 0;
+	from_queue = f == c->q_head;
 	if (lws_write(wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT) <
 	    (int)f->len)
 		return -1;
@@ -375,10 +455,15 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		c->ws = true;
 		c->ring_next = gw->ring.head;
 		memset(&c->view, 0, sizeof(c->view));
+		c->view.login = c->login;
 		log_info("gateway: %s connected", c->login);
 		return 0;
 	case LWS_CALLBACK_RECEIVE:
 		return ws_receive(gw, wsi, c, in, len);
+	case LWS_CALLBACK_TIMER:
+		if (c != NULL && c->ws)
+			expire_pending(wsi, c);
+		return 0;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return ws_writeable(gw, wsi, c);
 	case LWS_CALLBACK_CLOSED:
@@ -404,6 +489,9 @@ gateway_create(const struct inbox_config *cfg)
 
 	gw->cfg = cfg;
 	rt_key(gw->k_events, sizeof(gw->k_events), cfg, "events");
+	rt_key(gw->k_cmd, sizeof(gw->k_cmd), cfg, "cmd");
+	snprintf(gw->cmd_prefix, sizeof(gw->cmd_prefix), "gw%ld.%lld",
+	    (long)getpid(), (long long)rt_now_ms());
 	pthread_mutex_init(&gw->lock, NULL);
 	gw->ring.size = (size_t)cfg->gateway_ring_size;
 	gw->ring.slots = xcalloc(gw->ring.size, sizeof(*gw->ring.slots));

@@ -23,6 +23,9 @@ struct gw_seq {
 struct gw_frame {
 	struct gw_frame *next;
 	struct gw_seq seq;       /* events only; zero for results */
+	char to[65];             /* events for one agent: its login; else "" */
+	char cmd_id[136];        /* events that answer a command; else "" */
+	char name[48];           /* event name; "" for results */
 	size_t len;
 	unsigned char buf[];     /* LWS_PRE + len (+1 for a NUL) */
 };
@@ -39,7 +42,9 @@ struct gateway {
 	struct lws_context *lws;
 	struct store *store;     /* opened on first use, read-only */
 	redisContext *redis;     /* the service thread's own (subscribe) */
-	char k_events[128];
+	char k_events[128], k_cmd[128];
+	char cmd_prefix[64];     /* cmd_ids are <prefix>.<n> */
+	uint64_t cmd_seq;
 	unsigned char secret[32];
 	struct rt_lws_stop stop;
 
@@ -60,7 +65,9 @@ int gw_seq_cmp(struct gw_seq a, struct gw_seq b);
 struct gw_frame *gw_frame_new(const char *data, size_t len);
 /* Builds the push frame of one stream entry. */
 struct gw_frame *gw_event_frame(const char *id, const char *event,
-    const char *data);
+    const char *data, const char *to, const char *cmd_id);
+/* Whether an event frame may go to the agent `login`. */
+bool gw_frame_visible(const struct gw_frame *f, const char *login);
 int gw_reader_start(struct gateway *gw);
 void gw_reader_stop(struct gateway *gw);
 /* Moves staged frames into the ring; returns how many. */
@@ -84,9 +91,23 @@ char *gw_login(struct gateway *gw, const char *body, size_t len, int *status);
 struct gw_session_view {
 	struct gw_seq first_live, last;   /* what the socket was sent */
 	bool live_sent;
+	const char *login;                /* the agent */
 };
+/* A command sent for a request, waiting for the router's event. */
+struct gw_pending {
+	char cmd_id[136];
+	char *req;               /* the request's "req" as JSON, malloc'd */
+	int64_t since;
+};
+/* Returns NULL when the request became a command: pend is filled and the
+ * answer comes with the event that carries pend->cmd_id. */
 char *gw_request(struct gateway *gw, const char *frame, size_t len,
-    struct gw_session_view *view, struct gw_frame **replay);
+    struct gw_session_view *view, struct gw_frame **replay,
+    struct gw_pending *pend);
+/* The result frame that answers pending request `p` with event frame e
+ * (its data, or its error for command.failed). */
+struct gw_frame *gw_command_result(const struct gw_pending *p,
+    const struct gw_frame *e);
 /* Opens the store read-only if needed; returns 0 or an INBOX_E code. */
 int gw_store(struct gateway *gw);
 

@@ -7,6 +7,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "inbox/dialog.h"
 #include "inbox/rt/rt.h"
 #include "ws_gateway/gateway_int.h"
 
@@ -50,23 +51,70 @@ gw_store(struct gateway *gw)
 	return rc;
 }
 
-static void
-do_feed(struct gateway *gw, const cJSON *req, struct store_txn *txn,
+/* Reads an optional string field: absent or null leaves *out NULL; returns
+ * false after failing on another type or a string over max bytes. */
+static bool
+opt_str(const cJSON *req, const char *name, size_t max, const char **out,
     struct answer *a)
 {
-	const cJSON *state = cJSON_GetObjectItemCaseSensitive(req, "state");
-	const cJSON *limit = cJSON_GetObjectItemCaseSensitive(req, "limit");
-	const cJSON *before = cJSON_GetObjectItemCaseSensitive(req, "before");
-	cJSON *arr;
-	long long bu = 0;
-	unsigned long long bid = 0;
-	int st = STORE_STATE_OPEN, rc;
-	size_t lim = 50;
-	bool more;
-	char cursor[64];
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(req, name);
 
-	if (state != NULL && (!cJSON_IsString(state) ||
-	    store_state_parse(state->valuestring, &st) != 0))
+	*out = NULL;
+	if (it == NULL || cJSON_IsNull(it))
+		return true;
+	if (!cJSON_IsString(it) || strlen(it->valuestring) > max) {
+		fail(a, "bad_request", "%s: expected a string of at most %zu "
+		    "bytes", name, max);
+		return false;
+	}
+	*out = it->valuestring;
+	return true;
+}
+
+static bool
+opt_id(const cJSON *req, const char *name, uint64_t *out, struct answer *a)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(req, name);
+
+	*out = 0;
+	if (it == NULL || cJSON_IsNull(it))
+		return true;
+	if (!cJSON_IsNumber(it) || it->valuedouble < 1 ||
+	    it->valuedouble > 9007199254740992.0 ||
+	    it->valuedouble != (double)(uint64_t)it->valuedouble) {
+		fail(a, "bad_request", "%s: expected a positive integer", name);
+		return false;
+	}
+	*out = (uint64_t)it->valuedouble;
+	return true;
+}
+
+static void
+do_feed(const cJSON *req, const struct gw_session_view *view,
+    struct store_txn *txn, struct answer *a)
+{
+	const cJSON *limit = cJSON_GetObjectItemCaseSensitive(req, "limit");
+	const char *state, *assignee, *tag, *channel, *prio, *text, *before;
+	struct store_feed_q q = { .state = STORE_STATE_OPEN, .priority = -1,
+	    .limit = 50 };
+	char tagbuf[INBOX_TAG_MAX + 1], cursor[64];
+	struct inbox_err err;
+	int64_t nkey;
+	uint64_t nid;
+	cJSON *arr;
+	bool more;
+	int rc;
+
+	if (!opt_str(req, "state", 16, &state, a) ||
+	    !opt_str(req, "assignee", 64, &assignee, a) ||
+	    !opt_str(req, "tag", 256, &tag, a) ||
+	    !opt_str(req, "channel", 32, &channel, a) ||
+	    !opt_str(req, "priority", 16, &prio, a) ||
+	    !opt_str(req, "text", 200, &text, a) ||
+	    !opt_str(req, "before", 64, &before, a) ||
+	    !opt_id(req, "contact", &q.contact_id, a))
+		return;
+	if (state != NULL && store_state_parse(state, &q.state) != 0)
 		return fail(a, "bad_request", "state: expected open, snoozed or "
 		    "closed");
 	if (limit != NULL) {
@@ -74,21 +122,48 @@ do_feed(struct gateway *gw, const cJSON *req, struct store_txn *txn,
 		    limit->valuedouble > FEED_LIMIT_MAX)
 			return fail(a, "bad_request",
 			    "limit: expected an integer from 1 to 500");
-		lim = (size_t)limit->valuedouble;
+		q.limit = (size_t)limit->valuedouble;
 	}
-	if (before != NULL && !cJSON_IsNull(before)) {
+	if (assignee == NULL || strcmp(assignee, "any") == 0)
+		q.assignee = NULL;
+	else if (strcmp(assignee, "me") == 0)
+		q.assignee = view->login;
+	else if (strcmp(assignee, "none") == 0)
+		q.assignee = "";
+	else if (inbox_login_valid(assignee))
+		q.assignee = assignee;
+	else
+		return fail(a, "bad_request", "assignee: expected me, none, any "
+		    "or a login");
+	if (tag != NULL) {
+		if (inbox_tag_normalize(tag, tagbuf, sizeof(tagbuf), &err) != 0)
+			return fail(a, "bad_request", "%s", err.msg);
+		q.tag = tagbuf;
+	}
+	if (channel != NULL) {
+		enum inbox_channel ch;
+
+		if (inbox_channel_parse(channel, &ch) != 0)
+			return fail(a, "bad_request", "channel: unknown channel");
+		q.channel = channel;
+	}
+	if (prio != NULL && inbox_priority_parse(prio, &q.priority) != 0)
+		return fail(a, "bad_request", "priority: expected low, normal, "
+		    "high or urgent");
+	q.text = text;
+	if (before != NULL) {
+		long long k;
+		unsigned long long id;
 		char tail;
 
-		if (!cJSON_IsString(before) || sscanf(before->valuestring,
-		    "%lld:%llu%c", &bu, &bid, &tail) != 2 || bid == 0)
+		if (sscanf(before, "%lld:%llu%c", &k, &id, &tail) != 2 || id == 0)
 			return fail(a, "bad_request",
 			    "before: not a cursor from a previous answer");
+		q.after_key = k;
+		q.after_id = id;
 	}
-	int64_t updated = bu;
-	uint64_t id = bid;
-
 	arr = cJSON_CreateArray();
-	rc = store_feed_json(txn, st, &updated, &id, lim, arr, &more);
+	rc = store_feed_json(txn, &q, arr, &more, &nkey, &nid);
 	if (rc != 0) {
 		cJSON_Delete(arr);
 		return fail(a, "store_unavailable", "%s", inbox_strerror(rc));
@@ -96,8 +171,8 @@ do_feed(struct gateway *gw, const cJSON *req, struct store_txn *txn,
 	a->data = cJSON_CreateObject();
 	cJSON_AddItemToObject(a->data, "conversations", arr);
 	if (more) {
-		snprintf(cursor, sizeof(cursor), "%lld:%llu",
-		    (long long)updated, (unsigned long long)id);
+		snprintf(cursor, sizeof(cursor), "%lld:%llu", (long long)nkey,
+		    (unsigned long long)nid);
 		cJSON_AddStringToObject(a->data, "next", cursor);
 	} else {
 		cJSON_AddNullToObject(a->data, "next");
@@ -111,30 +186,218 @@ msg_one(void *arg, const struct store_msg *m)
 	return 0;
 }
 
+static int
+task_one(void *arg, const struct store_task *t)
+{
+	cJSON_AddItemToArray(arg, store_task_json(t));
+	return 0;
+}
+
 static void
 do_conv_get(const cJSON *req, struct store_txn *txn, struct answer *a)
 {
-	const cJSON *id = cJSON_GetObjectItemCaseSensitive(req, "id");
 	struct store_conv c;
-	cJSON *msgs;
+	cJSON *msgs, *notes, *tasks, *it, *next;
+	uint64_t id;
 	int rc;
 
-	if (!cJSON_IsNumber(id) || id->valuedouble < 1 ||
-	    id->valuedouble > 9007199254740992.0)
+	if (!opt_id(req, "id", &id, a))
+		return;
+	if (id == 0)
 		return fail(a, "bad_request", "id: expected a conversation id");
-	rc = store_conv_get(txn, (uint64_t)id->valuedouble, &c);
+	rc = store_conv_get(txn, id, &c);
 	if (rc == INBOX_ENOTFOUND)
 		return fail(a, "not_found", "no such conversation");
 	if (rc != 0)
 		return fail(a, "store_unavailable", "%s", inbox_strerror(rc));
 	msgs = cJSON_CreateArray();
-	if ((rc = store_conv_messages(txn, c.id, msg_one, msgs)) != 0) {
+	tasks = cJSON_CreateArray();
+	if ((rc = store_conv_messages(txn, c.id, msg_one, msgs)) != 0 ||
+	    (rc = store_conv_tasks(txn, c.id, task_one, tasks)) != 0) {
 		cJSON_Delete(msgs);
+		cJSON_Delete(tasks);
 		return fail(a, "store_unavailable", "%s", inbox_strerror(rc));
+	}
+	/* Notes are messages of direction "note": give them their own list. */
+	notes = cJSON_CreateArray();
+	for (it = msgs->child; it != NULL; it = next) {
+		const cJSON *dir = cJSON_GetObjectItemCaseSensitive(it,
+		    "direction");
+
+		next = it->next;
+		if (cJSON_IsString(dir) && strcmp(dir->valuestring, "note") == 0)
+			cJSON_AddItemToArray(notes,
+			    cJSON_DetachItemViaPointer(msgs, it));
 	}
 	a->data = cJSON_CreateObject();
 	cJSON_AddItemToObject(a->data, "conversation", store_conv_json(txn, &c));
 	cJSON_AddItemToObject(a->data, "messages", msgs);
+	cJSON_AddItemToObject(a->data, "notes", notes);
+	cJSON_AddItemToObject(a->data, "tasks", tasks);
+}
+
+struct conv_list {
+	struct store_txn *txn;
+	cJSON *arr;
+};
+
+static int
+conv_one(void *arg, uint64_t id)
+{
+	struct conv_list *l = arg;
+	struct store_conv c;
+
+	if (store_conv_get(l->txn, id, &c) == 0)
+		cJSON_AddItemToArray(l->arr, store_conv_json(l->txn, &c));
+	return 0;
+}
+
+static void
+do_contact_get(const cJSON *req, struct store_txn *txn, struct answer *a)
+{
+	struct store_contact c;
+	struct conv_list l;
+	uint64_t id;
+	int rc;
+
+	if (!opt_id(req, "id", &id, a))
+		return;
+	if (id == 0)
+		return fail(a, "bad_request", "id: expected a contact id");
+	rc = store_contact_get(txn, id, &c);
+	if (rc == 0 && c.merged_into != 0) {
+		id = c.merged_into;
+		rc = store_contact_get(txn, id, &c);
+	}
+	if (rc == INBOX_ENOTFOUND)
+		return fail(a, "not_found", "no such contact");
+	if (rc != 0)
+		return fail(a, "store_unavailable", "%s", inbox_strerror(rc));
+	l.txn = txn;
+	l.arr = cJSON_CreateArray();
+	a->data = cJSON_CreateObject();
+	cJSON_AddItemToObject(a->data, "contact", store_contact_json(&c));
+	if ((rc = store_contact_convs(txn, id, conv_one, &l)) != 0) {
+		cJSON_Delete(l.arr);
+		cJSON_Delete(a->data);
+		a->data = NULL;
+		return fail(a, "store_unavailable", "%s", inbox_strerror(rc));
+	}
+	cJSON_AddItemToObject(a->data, "conversations", l.arr);
+}
+
+static int
+template_one(void *arg, const struct store_template *t)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "name", t->name);
+	cJSON_AddStringToObject(o, "text", t->text);
+	cJSON_AddNumberToObject(o, "updated", (double)t->updated);
+	cJSON_AddItemToArray(arg, o);
+	return 0;
+}
+
+static int
+tag_one(void *arg, const char *tag, int64_t created)
+{
+	cJSON_AddItemToArray(arg, cJSON_CreateString(tag));
+	return 0;
+}
+
+static void
+do_list(const char *what, struct store_txn *txn, struct answer *a)
+{
+	cJSON *arr = cJSON_CreateArray();
+	int rc;
+
+	rc = what[1] == 'e' ? store_templates(txn, template_one, arr) :
+	    store_tags(txn, tag_one, arr);
+	if (rc != 0) {
+		cJSON_Delete(arr);
+		return fail(a, "store_unavailable", "%s", inbox_strerror(rc));
+	}
+	a->data = cJSON_CreateObject();
+	cJSON_AddItemToObject(a->data, what, arr);
+}
+
+/* The verbs that change something: forwarded to inbox:cmd as commands of
+ * the same type; the answer comes with the router's event. */
+static const char *const command_verbs[] = {
+	"conversation.close", "conversation.snooze", "conversation.reopen",
+	"conversation.assign", "conversation.tag", "conversation.set",
+	"note.add", "message.send", "task.create", "task.update",
+	"template.put", "template.delete", "contact.update", "contact.merge",
+};
+
+static bool
+is_command(const char *type)
+{
+	for (size_t i = 0; i < sizeof(command_verbs) / sizeof(command_verbs[0]);
+	    i++)
+		if (strcmp(type, command_verbs[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Sends the request as a command. Returns true when it was appended (the
+ * answer is deferred: pend is filled). */
+static bool
+forward(struct gateway *gw, const cJSON *req,
+    const struct gw_session_view *view, struct gw_pending *pend,
+    struct answer *a)
+{
+	const cJSON *reqid = cJSON_GetObjectItemCaseSensitive(req, "req");
+	const char *argv[5];
+	cJSON *cmd;
+	redisReply *r;
+	char *json, *reqs;
+
+	snprintf(pend->cmd_id, sizeof(pend->cmd_id), "%s.%llu", gw->cmd_prefix,
+	    (unsigned long long)++gw->cmd_seq);
+	reqs = reqid != NULL && (cJSON_IsNumber(reqid) ||
+	    cJSON_IsString(reqid)) ? cJSON_PrintUnformatted(reqid) :
+	    xstrdup("null");
+	cmd = cJSON_Duplicate(req, 1);
+	cJSON_DeleteItemFromObjectCaseSensitive(cmd, "req");
+	cJSON_DeleteItemFromObjectCaseSensitive(cmd, "v");
+	cJSON_DeleteItemFromObjectCaseSensitive(cmd, "cmd_id");
+	cJSON_DeleteItemFromObjectCaseSensitive(cmd, "actor");
+	cJSON_AddNumberToObject(cmd, "v", 1);
+	cJSON_AddStringToObject(cmd, "cmd_id", pend->cmd_id);
+	cJSON_AddStringToObject(cmd, "actor", view->login);
+	json = cJSON_PrintUnformatted(cmd);
+	cJSON_Delete(cmd);
+	if (json == NULL)
+		fatalx("gateway: out of memory");
+	if (gw->redis == NULL && (gw->redis = rt_redis_connect(gw->cfg)) == NULL) {
+		free(json);
+		free(reqs);
+		fail(a, "unavailable", "redis unreachable");
+		return false;
+	}
+	argv[0] = "XADD";
+	argv[1] = gw->k_cmd;
+	argv[2] = "*";
+	argv[3] = "cmd";
+	argv[4] = json;
+	r = redisCommandArgv(gw->redis, 5, argv, NULL);
+	free(json);
+	if (r == NULL || r->type != REDIS_REPLY_STRING) {
+		if (r == NULL) {
+			redisFree(gw->redis);
+			gw->redis = NULL;
+		} else {
+			freeReplyObject(r);
+		}
+		free(reqs);
+		fail(a, "unavailable", "cannot append to the command stream");
+		return false;
+	}
+	freeReplyObject(r);
+	pend->req = reqs;
+	pend->since = rt_now_ms();
+	return true;
 }
 
 /* Replays the events after `since` that this socket was not sent: those
@@ -181,7 +444,12 @@ do_subscribe(struct gateway *gw, const cJSON *req,
 		if (view->live_sent && gw_seq_cmp(es, view->first_live) >= 0 &&
 		    gw_seq_cmp(es, view->last) <= 0)
 			continue; /* sent live already */
-		f = gw_event_frame(last, ev, data);
+		f = gw_event_frame(last, ev, data,
+		    rt_entry_field(e->element[1], "to", NULL), NULL);
+		if (!gw_frame_visible(f, view->login)) {
+			free(f);
+			continue;
+		}
 		if (tail != NULL)
 			tail->next = f;
 		else
@@ -203,7 +471,8 @@ do_subscribe(struct gateway *gw, const cJSON *req,
 
 char *
 gw_request(struct gateway *gw, const char *frame, size_t len,
-    struct gw_session_view *view, struct gw_frame **replay)
+    struct gw_session_view *view, struct gw_frame **replay,
+    struct gw_pending *pend)
 {
 	struct answer a = { 0 };
 	struct inbox_err err;
@@ -231,17 +500,31 @@ gw_request(struct gateway *gw, const char *frame, size_t len,
 		cJSON_AddNumberToObject(a.data, "now", (double)rt_now_ms());
 	} else if (strcmp(type->valuestring, "subscribe") == 0) {
 		do_subscribe(gw, req, view, replay, &a);
+	} else if (is_command(type->valuestring)) {
+		if (forward(gw, req, view, pend, &a)) {
+			cJSON_Delete(req);
+			return NULL;
+		}
 	} else if (strcmp(type->valuestring, "feed") == 0 ||
-	    strcmp(type->valuestring, "conversation.get") == 0) {
+	    strcmp(type->valuestring, "conversation.get") == 0 ||
+	    strcmp(type->valuestring, "contact.get") == 0 ||
+	    strcmp(type->valuestring, "templates") == 0 ||
+	    strcmp(type->valuestring, "tags") == 0) {
+		const char *t = type->valuestring;
+
 		if ((rc = gw_store(gw)) != 0 ||
 		    (rc = store_txn_begin(gw->store, false, &txn)) != 0) {
 			fail(&a, "store_unavailable", "%s", inbox_strerror(rc));
 			goto answer;
 		}
-		if (type->valuestring[0] == 'f')
-			do_feed(gw, req, txn, &a);
-		else
+		if (strcmp(t, "feed") == 0)
+			do_feed(req, view, txn, &a);
+		else if (strcmp(t, "conversation.get") == 0)
 			do_conv_get(req, txn, &a);
+		else if (strcmp(t, "contact.get") == 0)
+			do_contact_get(req, txn, &a);
+		else
+			do_list(t, txn, &a);
 		store_txn_abort(txn);
 	} else {
 		fail(&a, "unknown_type", "unknown request type '%.64s'",

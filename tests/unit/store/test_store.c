@@ -10,6 +10,7 @@
 #include <cmocka.h>
 #include <cjson/cJSON.h>
 
+#include "inbox/dialog.h"
 #include "store/store.h"
 
 struct fixture {
@@ -60,7 +61,7 @@ new_conv(struct store_txn *t, const char *thread, int64_t updated, int state)
 	struct store_conv c = {
 		.connector = "api1", .channel = "api", .thread = thread,
 		.state = state, .created = updated, .updated = updated,
-		.priority = "normal", .contact_id = 1,
+		.priority = INBOX_PRIO_NORMAL, .contact_id = 1,
 	};
 
 	assert_int_equal(store_conv_put(t, &c), 0);
@@ -113,6 +114,19 @@ collect_conv(void *arg, const struct store_conv *c)
 	return 0;
 }
 
+/* The feed of one state from the cursor (key, id), at most limit. */
+static int
+feed(struct store_txn *t, int st, int64_t key, uint64_t id, size_t limit,
+    struct ids *ids, bool *more)
+{
+	struct store_feed_q q = { .state = st, .priority = -1,
+	    .after_key = key, .after_id = id, .limit = limit };
+	int64_t nk;
+	uint64_t ni;
+
+	return store_feed(t, &q, collect_conv, ids, more, &nk, &ni);
+}
+
 static void
 feed_lists_a_state_newest_first_and_pages_without_gaps(void **state)
 {
@@ -129,8 +143,7 @@ feed_lists_a_state_newest_first_and_pages_without_gaps(void **state)
 	d = new_conv(t, "d", 300, STORE_STATE_OPEN); /* same time as b */
 	e = new_conv(t, "e", 50, STORE_STATE_SNOOZED);
 
-	assert_int_equal(store_feed(t, STORE_STATE_OPEN, 0, 0, 10, collect_conv,
-	    &ids, &more), 0);
+	assert_int_equal(feed(t, STORE_STATE_OPEN, 0, 0, 10, &ids, &more), 0);
 	assert_false(more);
 	assert_int_equal(ids.n, 3);
 	assert_int_equal(ids.v[0], d); /* ties: higher id first */
@@ -139,14 +152,11 @@ feed_lists_a_state_newest_first_and_pages_without_gaps(void **state)
 
 	/* pages of one, each after the previous cursor */
 	ids.n = 0;
-	assert_int_equal(store_feed(t, STORE_STATE_OPEN, 0, 0, 1, collect_conv,
-	    &ids, &more), 0);
+	assert_int_equal(feed(t, STORE_STATE_OPEN, 0, 0, 1, &ids, &more), 0);
 	assert_true(more);
-	assert_int_equal(store_feed(t, STORE_STATE_OPEN, 300, d, 1,
-	    collect_conv, &ids, &more), 0);
+	assert_int_equal(feed(t, STORE_STATE_OPEN, 300, d, 1, &ids, &more), 0);
 	assert_true(more);
-	assert_int_equal(store_feed(t, STORE_STATE_OPEN, 300, b, 1,
-	    collect_conv, &ids, &more), 0);
+	assert_int_equal(feed(t, STORE_STATE_OPEN, 300, b, 1, &ids, &more), 0);
 	assert_false(more);
 	assert_int_equal(ids.n, 3);
 	assert_int_equal(ids.v[0], d);
@@ -159,21 +169,17 @@ feed_lists_a_state_newest_first_and_pages_without_gaps(void **state)
 	conv.thread = "a";
 	conv.connector = "api1";
 	conv.channel = "api";
-	conv.priority = "normal";
 	assert_int_equal(store_conv_put(t, &conv), 0);
 	ids.n = 0;
-	assert_int_equal(store_feed(t, STORE_STATE_OPEN, 0, 0, 10, collect_conv,
-	    &ids, &more), 0);
+	assert_int_equal(feed(t, STORE_STATE_OPEN, 0, 0, 10, &ids, &more), 0);
 	assert_int_equal(ids.n, 3);
 	assert_int_equal(ids.v[0], a);
 	ids.n = 0;
-	assert_int_equal(store_feed(t, STORE_STATE_CLOSED, 0, 0, 10,
-	    collect_conv, &ids, &more), 0);
+	assert_int_equal(feed(t, STORE_STATE_CLOSED, 0, 0, 10, &ids, &more), 0);
 	assert_int_equal(ids.n, 1);
 	assert_int_equal(ids.v[0], c);
 	ids.n = 0;
-	assert_int_equal(store_feed(t, STORE_STATE_SNOOZED, 0, 0, 10,
-	    collect_conv, &ids, &more), 0);
+	assert_int_equal(feed(t, STORE_STATE_SNOOZED, 0, 0, 10, &ids, &more), 0);
 	assert_int_equal(ids.n, 1);
 	assert_int_equal(ids.v[0], e);
 	store_txn_abort(t);
@@ -241,13 +247,20 @@ message_is_stored_once_per_connector_and_external_id(void **state)
 }
 
 static int
-collect_outbox(void *arg, const char *id, const char *event, const char *data)
+collect_outbox(void *arg, const struct store_event *ev)
 {
 	struct ids *ids = arg;
 
-	assert_string_equal(event, ids->n == 0 ? "a.b" : "c.d");
-	assert_string_equal(id, ids->n == 0 ? "10-0" : "10-1");
-	assert_string_equal(data, "{}");
+	assert_string_equal(ev->name, ids->n == 0 ? "a.b" : "c.d");
+	assert_string_equal(ev->id, ids->n == 0 ? "10-0" : "10-1");
+	assert_string_equal(ev->data, "{}");
+	if (ids->n == 0) {
+		assert_null(ev->to);
+		assert_null(ev->cmd_id);
+	} else {
+		assert_string_equal(ev->to, "ann");
+		assert_string_equal(ev->cmd_id, "k-1");
+	}
 	ids->n++;
 	return 0;
 }
@@ -260,8 +273,10 @@ outbox_keeps_events_in_order_until_cleared(void **state)
 	struct ids ids = { .n = 0 };
 	uint64_t v = 0;
 
-	assert_int_equal(store_outbox_add(t, "10-0", "a.b", "{}"), 0);
-	assert_int_equal(store_outbox_add(t, "10-1", "c.d", "{}"), 0);
+	assert_int_equal(store_outbox_add(t, &(struct store_event){ "10-0", "a.b",
+	    "{}", NULL, NULL }), 0);
+	assert_int_equal(store_outbox_add(t, &(struct store_event){ "10-1", "c.d",
+	    "{}", "ann", "k-1" }), 0);
 	assert_int_equal(store_meta_put(t, "event_ms", 10), 0);
 	assert_int_equal(store_txn_commit(t), 0);
 
