@@ -236,6 +236,50 @@ store_contact_put(struct store_txn *t, struct store_contact *c)
 	return rc;
 }
 
+/* Indexes every live contact by e-mail and phone (the migration from
+ * schema 1, whose contacts had no such index). Writes no contact record, so
+ * the cursor walks the table undisturbed. */
+int
+store__contact_reindex_all(struct store_txn *t)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc, frc = 0;
+
+	if ((rc = mdb_cursor_open(t->txn, t->st->dbi[T_CONTACT], &cur)) != 0)
+		return store__fail("mdb_cursor_open", rc);
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct store_contact c;
+		char *ekey, *pkey;
+
+		if (k.mv_size != 8) {
+			frc = INBOX_EINVAL;
+			break;
+		}
+		if ((frc = contact_decode(&v, store__get_be64(k.mv_data),
+		    &c)) != 0)
+			break;
+		if (c.merged_into != 0)
+			continue;
+		ekey = store_email_key(c.email);
+		pkey = store_phone_key(c.phone);
+		frc = index_key(t, T_CONTACT_EMAIL, ekey, c.id);
+		if (frc == 0)
+			frc = index_key(t, T_CONTACT_PHONE, pkey, c.id);
+		else
+			free(pkey);
+		if (frc != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	if (frc != 0)
+		return frc;
+	if (rc != MDB_NOTFOUND)
+		return store__fail("contact reindex cursor", rc);
+	return 0;
+}
+
 int
 store_contacts(struct store_txn *t,
     int (*cb)(void *arg, const struct store_contact *c), void *arg)

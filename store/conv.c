@@ -287,12 +287,19 @@ store__conv_reindex_all(struct store_txn *t)
 		free(ks);
 		return store__fail("mdb_cursor_open", rc);
 	}
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	/* Each record is rewritten with mdb_put and the cursor is positioned
+	 * again by key after it: a put of another size moves the record (and
+	 * may split its page), so the cursor is not stepped past a write. */
+	for (uint64_t next = 0;;) {
+		unsigned char kb[8];
 		struct store_conv c;
 		struct rec_w w;
 		uint64_t id;
 
+		store__be64(kb, next);
+		k = (MDB_val){ sizeof(kb), kb };
+		if ((rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE)) != 0)
+			break;
 		if (k.mv_size != 8) {
 			frc = INBOX_EINVAL;
 			break;
@@ -300,11 +307,13 @@ store__conv_reindex_all(struct store_txn *t)
 		id = store__get_be64(k.mv_data);
 		if ((frc = conv_decode(&v, id, &c)) != 0)
 			break;
-		/* Rewrite the record in the current version, in place. */
+		/* Encode before the write: c's strings point into the page. */
 		conv_encode(&w, &c);
 		idx_keys_of(ks, &c);
-		frc = mdb_cursor_put(cur, &k, &(MDB_val){ w.len, w.buf },
-		    MDB_CURRENT);
+		store__be64(kb, id);
+		k = (MDB_val){ sizeof(kb), kb };
+		frc = mdb_put(t->txn, t->st->dbi[T_CONV], &k,
+		    &(MDB_val){ w.len, w.buf }, 0);
 		store__w_finish(&w);
 		if (frc != 0) {
 			frc = store__fail("reindex put", frc);
@@ -313,6 +322,11 @@ store__conv_reindex_all(struct store_txn *t)
 		if ((frc = index_conv(t, c.state, c.snooze_until, id,
 		    ks)) != 0)
 			break;
+		if (id == UINT64_MAX) {
+			rc = MDB_NOTFOUND;
+			break;
+		}
+		next = id + 1;
 	}
 	mdb_cursor_close(cur);
 	free(ks);

@@ -71,9 +71,11 @@ migrate(struct store_txn *t, const char *path)
 		return INBOX_ESTATE;
 	}
 	if (schema == 1) {
-		log_info("store: migrating %s from schema 1 to 2 (feed indexes)",
+		log_info("store: migrating %s from schema 1 to 2 (feed and contact indexes)",
 		    path);
 		if ((rc = store__conv_reindex_all(t)) != 0)
+			return rc;
+		if ((rc = store__contact_reindex_all(t)) != 0)
 			return rc;
 		if ((rc = mdb_drop(t->txn, t->st->dbi[T_CONV_STATE_V1], 0)) != 0)
 			return store__fail("mdb_drop conv_state", rc);
@@ -123,7 +125,11 @@ store_open(struct store **out, const char *path, int map_size_mb, int flags)
 		rc = mdb_dbi_open(txn, table_names[i], st->rdonly ? 0 : MDB_CREATE,
 		    &st->dbi[i]);
 		if (rc == MDB_NOTFOUND) {
-			rc = INBOX_ENOTFOUND;
+			/* Only a store of an older schema lacks a table. */
+			log_warnx("store: %s has no table %s: it is of an older "
+			    "schema (the router migrates it on start)", path,
+			    table_names[i]);
+			rc = INBOX_ESTATE;
 			goto err_txn;
 		}
 		if (rc != 0) {

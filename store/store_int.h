@@ -99,4 +99,7 @@ int store__due_walk(struct store_txn *t, int kind, int64_t now, size_t limit,
 /* conv.c */
 int store__conv_reindex_all(struct store_txn *t);
 
+/* contact.c */
+int store__contact_reindex_all(struct store_txn *t);
+
 #endif
