@@ -9,9 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "inbox/dialog.h"
 #include "inbox/inbox.h"
+#include "inbox/route.h"
 
-enum conf_type { CT_STR, CT_INT, CT_LEVEL, CT_CHANNEL };
+enum conf_type { CT_STR, CT_INT, CT_LEVEL, CT_CHANNEL, CT_DURATION, CT_HOURS,
+	CT_PRIOS };
 
 struct conf_key {
 	const char *section;     /* NULL: a [connector <id>] key */
@@ -42,6 +45,13 @@ static const struct conf_key global_keys[] = {
 	    1000000000, "1000000"),
 	G("router", "claim_idle_ms", CT_INT, router_claim_idle_ms, 0,
 	    86400000, "60000"),
+	G("router", "auto_assign", CT_INT, router_auto_assign, 0, 1, "1"),
+	G("router", "default_capacity", CT_INT, router_default_capacity, 0,
+	    100000, "10"),
+	G("router", "presence_lease_ms", CT_INT, router_presence_lease_ms,
+	    1000, 86400000, "90000"),
+	G("router", "sla_warning_pct", CT_INT, router_sla_warning_pct, 1, 100,
+	    "80"),
 	G("webhooks", "listen", CT_STR, webhooks_listen, 1, 255, "127.0.0.1"),
 	G("webhooks", "port", CT_INT, webhooks_port, 1, 65535, "8081"),
 	G("webhooks", "max_body", CT_INT, webhooks_max_body, 256,
@@ -57,7 +67,22 @@ static const struct conf_key global_keys[] = {
 	G("gateway", "ring_size", CT_INT, gateway_ring_size, 16, 1048576,
 	    "4096"),
 	G("contacts", "fields", CT_STR, contact_fields, 1, 4096, NULL),
+	G("business_hours", "week", CT_STR, business_week, 1, 1024, NULL),
+	G("business_hours", "utc_offset", CT_STR, business_utc_offset, 1, 16,
+	    NULL),
 };
+
+#define S(key, type, field) \
+	{ NULL, key, type, offsetof(struct inbox_sla_policy, field), 0, 0, NULL }
+static const struct conf_key sla_keys[] = {
+	S("first_response", CT_DURATION, first_response_ms),
+	S("next_response", CT_DURATION, next_response_ms),
+	S("resolution", CT_DURATION, resolution_ms),
+	S("hours", CT_HOURS, business),
+	S("priority", CT_PRIOS, priorities),
+	S("tags", CT_STR, tags),
+};
+#define NSLA (sizeof(sla_keys) / sizeof(sla_keys[0]))
 
 static const struct conf_key connector_keys[] = {
 	C("channel", CT_CHANNEL, channel),
@@ -136,6 +161,40 @@ set_value(const struct conf_key *k, void *base, const char *val, char *msg,
 		cc->channel_set = true;
 		return 0;
 	}
+	case CT_DURATION:
+		if (inbox_duration_parse(val, (int64_t *)(void *)p) != 0) {
+			snprintf(msg, msglen, "'%s' is not a duration (a number "
+			    "and s, m, h or d, e.g. 30m, 4h, 2d)", val);
+			return INBOX_EINVAL;
+		}
+		return 0;
+	case CT_HOURS:
+		if (strcmp(val, "business") != 0 && strcmp(val, "calendar") != 0) {
+			snprintf(msg, msglen, "'%s' is not business or calendar",
+			    val);
+			return INBOX_EINVAL;
+		}
+		*(bool *)(void *)p = strcmp(val, "business") == 0;
+		return 0;
+	case CT_PRIOS: {
+		char **sp = (char **)(void *)p;
+		char *list = xstrdup(val), *save = NULL;
+		int prio;
+
+		for (char *it = strtok_r(list, ", ", &save); it != NULL;
+		    it = strtok_r(NULL, ", ", &save)) {
+			if (inbox_priority_parse(it, &prio) != 0) {
+				snprintf(msg, msglen, "unknown priority '%s' (low, "
+				    "normal, high, urgent)", it);
+				free(list);
+				return INBOX_EINVAL;
+			}
+		}
+		free(list);
+		free(*sp);
+		*sp = xstrdup(val);
+		return 0;
+	}
 	}
 	snprintf(msg, msglen, "bad key type");
 	return INBOX_EINVAL;
@@ -170,6 +229,12 @@ inbox_config_finish(struct inbox_config *cfg)
 		free(cfg->connectors[i].secret);
 	}
 	free(cfg->connectors);
+	for (size_t i = 0; i < cfg->nsla; i++) {
+		free(cfg->sla[i].name);
+		free(cfg->sla[i].priorities);
+		free(cfg->sla[i].tags);
+	}
+	free(cfg->sla);
 	free(cfg->file);
 	memset(cfg, 0, sizeof(*cfg));
 }
@@ -217,14 +282,17 @@ struct parse_state {
 	struct inbox_config *cfg;
 	const char *file;
 	struct inbox_err *err;
-	int section;             /* index into sections[], -1 none, -2 connector */
+	int section;             /* index into sections[], -1 none, -2 connector,
+	                          * -3 sla */
 	int section_line;
 	bool seen_global[NGLOBAL];
 	bool seen_conn[NCONN];
+	bool seen_sla[NSLA];
 };
 
 static const char *const sections[] = {
 	"log", "redis", "store", "router", "webhooks", "gateway", "contacts",
+	"business_hours",
 };
 #define NSECTIONS (sizeof(sections) / sizeof(sections[0]))
 
@@ -253,6 +321,17 @@ close_section(struct parse_state *st)
 {
 	struct inbox_connector_conf *cc;
 
+	if (st->section == -3) {
+		const struct inbox_sla_policy *p =
+		    &st->cfg->sla[st->cfg->nsla - 1];
+
+		if (p->first_response_ms == 0 && p->next_response_ms == 0 &&
+		    p->resolution_ms == 0)
+			return fail(st, st->section_line, "first_response",
+			    "sla '%s' sets none of first_response, "
+			    "next_response, resolution", p->name);
+		return 0;
+	}
 	if (st->section != -2)
 		return 0;
 	cc = &st->cfg->connectors[st->cfg->nconnectors - 1];
@@ -292,6 +371,28 @@ open_section(struct parse_state *st, int line, char *name)
 		cc->id = xstrdup(id);
 		memset(st->seen_conn, 0, sizeof(st->seen_conn));
 		st->section = -2;
+		return 0;
+	}
+	if (strncmp(name, "sla", 3) == 0 &&
+	    (name[3] == ' ' || name[3] == '\t' || name[3] == '\0')) {
+		char *id = trim(name + 3, name + strlen(name));
+		struct inbox_sla_policy *p;
+
+		if (!inbox_connector_id_valid(id))
+			return fail(st, line, NULL, "section [sla <name>] needs "
+			    "a name of 1-64 of A-Za-z0-9._-");
+		for (size_t i = 0; i < st->cfg->nsla; i++)
+			if (strcmp(st->cfg->sla[i].name, id) == 0)
+				return fail(st, line, NULL, "sla '%s' is defined "
+				    "twice", id);
+		st->cfg->sla = xrealloc(st->cfg->sla,
+		    (st->cfg->nsla + 1) * sizeof(*p));
+		p = &st->cfg->sla[st->cfg->nsla++];
+		memset(p, 0, sizeof(*p));
+		p->name = xstrdup(id);
+		p->line = line;
+		memset(st->seen_sla, 0, sizeof(st->seen_sla));
+		st->section = -3;
 		return 0;
 	}
 	for (size_t i = 0; i < NSECTIONS; i++) {
@@ -373,6 +474,33 @@ parse_line(struct parse_state *st, int line, char *s)
 		return fail(st, line, key, "unknown key in [connector %s]",
 		    cc->id);
 	}
+	if (st->section == -3) {
+		struct inbox_sla_policy *p = &st->cfg->sla[st->cfg->nsla - 1];
+
+		for (size_t i = 0; i < NSLA; i++) {
+			if (strcmp(sla_keys[i].name, key) != 0)
+				continue;
+			if (st->seen_sla[i])
+				return fail(st, line, key, "set twice");
+			st->seen_sla[i] = true;
+			if (set_value(&sla_keys[i], p, val, msg,
+			    sizeof(msg)) != 0)
+				return fail(st, line, key, "%s", msg);
+			return 0;
+		}
+		return fail(st, line, key, "unknown key in [sla %s]", p->name);
+	}
+	if (strcmp(sections[st->section], "business_hours") == 0) {
+		struct inbox_calendar cal;
+		struct inbox_err e;
+
+		if (strcmp(key, "week") == 0 &&
+		    inbox_calendar_parse(val, NULL, &cal, &e) != 0)
+			return fail(st, line, key, "%s", e.msg);
+		if (strcmp(key, "utc_offset") == 0 &&
+		    inbox_calendar_parse("mon 00:00-01:00", val, &cal, &e) != 0)
+			return fail(st, line, key, "%s", e.msg);
+	}
 	for (size_t i = 0; i < NGLOBAL; i++) {
 		if (strcmp(global_keys[i].section, sections[st->section]) != 0 ||
 		    strcmp(global_keys[i].name, key) != 0)
@@ -425,7 +553,14 @@ inbox_config_parse(struct inbox_config *cfg, const char *file,
 			return rc;
 		pos += n + (nl ? 1 : 0);
 	}
-	return close_section(&st);
+	if ((rc = close_section(&st)) != 0)
+		return rc;
+	for (size_t i = 0; i < cfg->nsla; i++)
+		if (cfg->sla[i].business && cfg->business_week == NULL)
+			return fail(&st, cfg->sla[i].line, "hours", "sla '%s' "
+			    "counts business hours but [business_hours] sets no "
+			    "week", cfg->sla[i].name);
+	return 0;
 }
 
 void
@@ -459,6 +594,9 @@ inbox_config_dump(const struct inbox_config *cfg, FILE *out)
 			    level_names[*(const int *)(const void *)p]);
 			break;
 		case CT_CHANNEL:
+		case CT_DURATION:
+		case CT_HOURS:
+		case CT_PRIOS:
 			break;
 		}
 	}
@@ -470,16 +608,42 @@ inbox_config_dump(const struct inbox_config *cfg, FILE *out)
 		if (cc->secret != NULL)
 			fprintf(out, "secret = (set)\n");
 	}
+	for (size_t i = 0; i < cfg->nsla; i++) {
+		const struct inbox_sla_policy *p = &cfg->sla[i];
+
+		fprintf(out, "\n[sla %s]\n", p->name);
+		if (p->first_response_ms)
+			fprintf(out, "first_response = %llds\n",
+			    (long long)(p->first_response_ms / 1000));
+		if (p->next_response_ms)
+			fprintf(out, "next_response = %llds\n",
+			    (long long)(p->next_response_ms / 1000));
+		if (p->resolution_ms)
+			fprintf(out, "resolution = %llds\n",
+			    (long long)(p->resolution_ms / 1000));
+		fprintf(out, "hours = %s\n", p->business ? "business" :
+		    "calendar");
+		if (p->priorities)
+			fprintf(out, "priority = %s\n", p->priorities);
+		if (p->tags)
+			fprintf(out, "tags = %s\n", p->tags);
+	}
 }
 
 bool
 inbox_config_contact_field(const struct inbox_config *cfg, const char *name)
 {
+	return inbox_list_has(cfg->contact_fields, name);
+}
+
+bool
+inbox_list_has(const char *list, const char *name)
+{
 	size_t n = strlen(name);
 
-	if (cfg->contact_fields == NULL || n == 0)
+	if (list == NULL || n == 0)
 		return false;
-	for (const char *p = cfg->contact_fields; *p != '\0';) {
+	for (const char *p = list; *p != '\0';) {
 		size_t len;
 
 		while (*p == ' ' || *p == ',')

@@ -140,6 +140,17 @@ struct inbox_connector_conf {
 	char *secret;            /* NULL: no secret */
 };
 
+/* An SLA policy ([sla <name>]): the first policy, in file order, whose
+ * priority and tags conditions hold applies to a dialog. */
+struct inbox_sla_policy {
+	char *name;
+	int64_t first_response_ms, next_response_ms, resolution_ms;  /* 0: none */
+	bool business;           /* counted in business hours */
+	char *priorities;        /* "high, urgent": any of them; NULL: any */
+	char *tags;              /* "vip, billing": any of them; NULL: any */
+	int line;                /* where it starts, for errors */
+};
+
 struct inbox_config {
 	char *file;              /* the file name errors name */
 	int log_level;
@@ -171,6 +182,16 @@ struct inbox_config {
 
 	char *contact_fields;    /* custom contact fields: "a, b, c"; NULL */
 
+	int router_auto_assign;  /* 1: route new and reopened dialogs */
+	int router_default_capacity;
+	int router_presence_lease_ms;
+	int router_sla_warning_pct;
+	char *business_week;     /* "mon-fri 09:00-18:00"; NULL: none */
+	char *business_utc_offset;
+
+	struct inbox_sla_policy *sla;
+	size_t nsla;
+
 	struct inbox_connector_conf *connectors;
 	size_t nconnectors;
 };
@@ -189,6 +210,8 @@ void inbox_config_dump(const struct inbox_config *cfg, FILE *out);
 /* The connector with this id, or NULL. */
 const struct inbox_connector_conf *inbox_config_connector(
     const struct inbox_config *cfg, const char *id);
+/* True when `name` is one of the items of a comma-separated list. */
+bool inbox_list_has(const char *list, const char *name);
 /* True when `name` is one of the custom contact fields (contacts.fields). */
 bool inbox_config_contact_field(const struct inbox_config *cfg,
     const char *name);

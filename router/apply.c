@@ -44,6 +44,7 @@ router__conv_own(struct router_conv *rc)
 	c->assignee = own(rc, c->assignee);
 	c->outcome = own(rc, c->outcome);
 	c->preview = own(rc, c->preview);
+	c->sla_policy = own(rc, c->sla_policy);
 	for (size_t i = 0; i < c->ntags; i++)
 		c->tags[i] = own(rc, c->tags[i]);
 }
@@ -278,7 +279,7 @@ router__apply_envelope(struct router *r, struct store_txn *txn,
 	struct inbox_dialog d;
 	struct inbox_dtransition tr = { 0 };
 	uint64_t id, contact_id, conv_id;
-	bool created = false;
+	bool created = false, routed = false;
 	cJSON *ev;
 	int rc;
 
@@ -351,6 +352,15 @@ router__apply_envelope(struct router *r, struct store_txn *txn,
 		conv->last_customer_msg_at = env.ts;
 	conv->message_count++;
 	router__preview(&rc_conv, env.text);
+	router__sla_event(r, &rc_conv, created ? ROUTER_SLA_CREATED :
+	    tr.reopened ? ROUTER_SLA_REOPENED : ROUTER_SLA_CUSTOMER, now);
+	if (tr.reopened)
+		router__sla_event(r, &rc_conv, ROUTER_SLA_CUSTOMER, now);
+	if ((created || tr.reopened) &&
+	    (rc = router__route(r, txn, &rc_conv, now, &routed)) != 0) {
+		rc = router__store_fail(rc, "routing", reason, rlen);
+		goto out;
+	}
 	if ((rc = store_conv_put(txn, conv)) != 0) {
 		rc = router__store_fail(rc, "conversation put", reason, rlen);
 		goto out;
@@ -387,6 +397,8 @@ router__apply_envelope(struct router *r, struct store_txn *txn,
 	cJSON_AddNumberToObject(ev, "conversation_id", (double)conv->id);
 	cJSON_AddItemToObject(ev, "message", store_msg_json(&msg, env.json));
 	router__event(r, txn, "message.created", ev);
+	if (routed)
+		router__assigned(r, txn, conv);
 	if (tr.unsnoozed && conv->assignee != NULL)
 		router__unsnoozed(r, txn, conv, tr.why);
 out:

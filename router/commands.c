@@ -233,6 +233,20 @@ put_conv(struct cmd *c, struct router_conv *rc, const char *change)
 {
 	int rv;
 
+	/* SLA timers, and whether queued dialogs may move now */
+	if (strcmp(change, "closed") == 0) {
+		router__sla_event(c->r, rc, ROUTER_SLA_CLOSED, c->now);
+		c->r->drain = true;
+	} else if (strcmp(change, "reopened") == 0) {
+		router__sla_event(c->r, rc, ROUTER_SLA_REOPENED, c->now);
+	} else if (strcmp(change, "replied") == 0) {
+		router__sla_event(c->r, rc, ROUTER_SLA_REPLIED, c->now);
+	} else if (strcmp(change, "tagged") == 0 || strcmp(change, "set") == 0) {
+		router__sla_event(c->r, rc, ROUTER_SLA_RECHECK, c->now);
+		c->r->drain = true;
+	} else {
+		c->r->drain = true;  /* snoozed, assigned */
+	}
 	rc->c.updated = c->now;
 	if ((rv = store_conv_put(c->txn, &rc->c)) != 0)
 		return fail_store(c, rv, "conversation put");
@@ -1382,10 +1396,16 @@ cmd_agent(struct cmd *c)
 		a.name = name ? name : login;
 		a.role = role ? role : "agent";
 		a.created = c->now;
+		a.capacity = -1;
 	} else {
-		a.name = name ? name : old.name;
-		a.role = role ? role : old.role;
-		a.created = old.created;
+		a = old;
+		a.login = login;
+		a.pwhash = pwhash;
+		a.updated = c->now;
+		if (name != NULL)
+			a.name = name;
+		if (role != NULL)
+			a.role = role;
 	}
 	/* `old` points into the page the put may rewrite: build the event
 	 * first. */
@@ -1400,6 +1420,228 @@ cmd_agent(struct cmd *c)
 	}
 	router__event(c->r, c->txn, "agent.updated", ev);
 	return 0;
+}
+
+/* Presence: the gateway reports {"agents": {login: presence}} (its sockets;
+ * it repeats the online ones within router.presence_lease_ms); an agent
+ * sets its own with {"presence": "away"}. */
+static int
+set_presence(struct cmd *c, const char *login, const char *value,
+    bool *changed)
+{
+	struct store_agent a;
+	int p, rc, before;
+
+	*changed = false;
+	if (store_presence_parse(value, &p) != 0)
+		return refuse(c, "bad_request", "presence of %.64s: '%.32s' is "
+		    "not online, away or offline", login, value), 1;
+	rc = store_agent_get(c->txn, login, &a);
+	if (rc == INBOX_ENOTFOUND)
+		return 0;        /* deleted meanwhile: nothing to do */
+	if (rc != 0)
+		return fail_store(c, rc, "agent");
+	before = store_agent_presence(&a, c->now,
+	    c->r->cfg->router_presence_lease_ms);
+	a.presence = p;
+	a.presence_at = c->now;
+	if ((rc = store_agent_put(c->txn, &a)) != 0)
+		return fail_store(c, rc, "agent put");
+	if (before != p) {
+		cJSON *ev = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(ev, "login", login);
+		cJSON_AddStringToObject(ev, "presence", store_presence_name(p));
+		router__event(c->r, c->txn, "agent.presence", ev);
+		*changed = true;
+		if (p == STORE_PRESENCE_ONLINE)
+			c->r->drain = true;
+	}
+	return 0;
+}
+
+static int
+cmd_presence(struct cmd *c)
+{
+	const cJSON *agents = cJSON_GetObjectItemCaseSensitive(c->json,
+	    "agents");
+	const char *own = str_field(c->json, "presence");
+	const cJSON *it;
+	size_t changed = 0;
+	cJSON *ev;
+	bool ch;
+	int rc;
+
+	if (agents != NULL) {
+		if (c->actor != NULL)
+			return refuse(c, "forbidden", "agents: only the gateway "
+			    "reports other agents' presence");
+		if (!cJSON_IsObject(agents))
+			return refuse(c, "bad_request", "agents: expected an "
+			    "object of login: presence");
+		cJSON_ArrayForEach(it, agents) {
+			if (!inbox_login_valid(it->string) ||
+			    !cJSON_IsString(it))
+				return refuse(c, "bad_request", "agents: '%.64s' "
+				    "is not a login with a presence string",
+				    it->string);
+		}
+		cJSON_ArrayForEach(it, agents) {
+			if ((rc = set_presence(c, it->string, it->valuestring,
+			    &ch)) != 0)
+				return rc < 0 ? rc : 0;
+			changed += ch;
+		}
+	} else {
+		if (c->actor == NULL || own == NULL)
+			return refuse(c, "bad_request", "presence: missing (or "
+			    "agents: {login: presence})");
+		if ((rc = set_presence(c, c->actor, own, &ch)) != 0)
+			return rc < 0 ? rc : 0;
+		changed += ch;
+	}
+	ev = cJSON_CreateObject();
+	cJSON_AddStringToObject(ev, "cmd_id", c->cmd_id);
+	cJSON_AddNumberToObject(ev, "changed", (double)changed);
+	router__event(c->r, c->txn, "agent.presence.applied", ev);
+	return 0;
+}
+
+/* A normalized, comma-separated skill list from an array of tags or a
+ * comma-separated string. Returns a malloc'd string ("" for none), or NULL
+ * after refusing. */
+static char *
+skills_arg(struct cmd *c, const cJSON *js)
+{
+	char norm[INBOX_TAG_MAX + 1];
+	size_t len = 0, cap = 64;
+	char *out = xmalloc(cap);
+	struct inbox_err err;
+	const cJSON *it;
+	cJSON *arr = NULL;
+	int count = 0;
+
+	out[0] = '\0';
+	if (cJSON_IsString(js)) {
+		char *list = xstrdup(js->valuestring), *save = NULL;
+
+		arr = cJSON_CreateArray();
+		for (char *t = strtok_r(list, ", ", &save); t != NULL;
+		    t = strtok_r(NULL, ", ", &save))
+			cJSON_AddItemToArray(arr, cJSON_CreateString(t));
+		free(list);
+		js = arr;
+	}
+	if (!cJSON_IsArray(js)) {
+		refuse(c, "bad_request", "skills: expected an array of tags");
+		goto bad;
+	}
+	cJSON_ArrayForEach(it, js) {
+		size_t n;
+
+		if (!cJSON_IsString(it) || inbox_tag_normalize(it->valuestring,
+		    norm, sizeof(norm), &err) != 0) {
+			refuse(c, "bad_request", "skills: %s",
+			    cJSON_IsString(it) ? err.msg : "not a string");
+			goto bad;
+		}
+		if (++count > 64) {
+			refuse(c, "bad_request", "skills: at most 64");
+			goto bad;
+		}
+		n = strlen(norm);
+		if (len + n + 3 > cap) {
+			cap = (len + n + 3) * 2;
+			out = xrealloc(out, cap);
+		}
+		len += (size_t)snprintf(out + len, cap - len, "%s%s",
+		    len ? ", " : "", norm);
+	}
+	cJSON_Delete(arr);
+	return out;
+bad:
+	cJSON_Delete(arr);
+	free(out);
+	return NULL;
+}
+
+/* Teams, skills and capacity of an agent (supervisors and admins). */
+static int
+cmd_agent_update(struct cmd *c)
+{
+	const cJSON *jskills = cJSON_GetObjectItemCaseSensitive(c->json,
+	    "skills");
+	const cJSON *jcap = cJSON_GetObjectItemCaseSensitive(c->json,
+	    "capacity");
+	const char *login = str_field(c->json, "login");
+	const char *teams = NULL, *name = NULL;
+	char *skills = NULL, *own[4] = { 0 };
+	struct store_agent a;
+	cJSON *ev;
+	uint32_t load = 0;
+	int rc, e = 0;
+
+	if (!may_supervise(c))
+		return refuse(c, "forbidden", "agents are managed by "
+		    "supervisors and admins");
+	if (login == NULL || !inbox_login_valid(login))
+		return refuse(c, "bad_request", "login: missing or invalid");
+	if (!text_arg(c, "teams", 1024, false, true, &teams) ||
+	    !text_arg(c, "name", 256, false, false, &name))
+		return 0;
+	if (jcap != NULL && !cJSON_IsNull(jcap) && (!cJSON_IsNumber(jcap) ||
+	    jcap->valuedouble < 0 || jcap->valuedouble > 100000 ||
+	    jcap->valuedouble != (double)(int)jcap->valuedouble))
+		return refuse(c, "bad_request", "capacity: expected an integer "
+		    "0-100000 or null (the default)");
+	if (jskills != NULL && !cJSON_IsNull(jskills) &&
+	    (skills = skills_arg(c, jskills)) == NULL)
+		return 0;
+	rc = store_agent_get(c->txn, login, &a);
+	if (rc == INBOX_ENOTFOUND) {
+		free(skills);
+		return refuse(c, "not_found", "no agent '%s'", login);
+	}
+	if (rc != 0) {
+		free(skills);
+		return fail_store(c, rc, "agent");
+	}
+	/* the record's strings die with the put: own what is kept */
+	own[0] = a.name ? xstrdup(a.name) : NULL;
+	own[1] = a.role ? xstrdup(a.role) : NULL;
+	own[2] = xstrdup(a.pwhash);
+	own[3] = a.teams ? xstrdup(a.teams) : NULL;
+	if (jskills == NULL && a.skills != NULL)
+		skills = xstrdup(a.skills);
+	a.login = login;
+	a.name = name ? name : own[0];
+	a.role = own[1];
+	a.pwhash = own[2];
+	a.teams = own[3];
+	if (cJSON_GetObjectItemCaseSensitive(c->json, "teams") != NULL)
+		a.teams = teams != NULL && teams[0] != '\0' ? teams : NULL;
+	a.skills = skills != NULL && skills[0] != '\0' ? skills : NULL;
+	if (jcap != NULL)
+		a.capacity = cJSON_IsNull(jcap) ? -1 : (int32_t)jcap->valueint;
+	a.updated = c->now;
+	if ((rc = store_agent_put(c->txn, &a)) != 0) {
+		e = fail_store(c, rc, "agent put");
+		goto out;
+	}
+	if ((rc = store_agent_load(c->txn, login, &load)) != 0) {
+		e = fail_store(c, rc, "agent load");
+		goto out;
+	}
+	ev = store_agent_json(&a, load, c->now,
+	    c->r->cfg->router_presence_lease_ms);
+	cJSON_AddStringToObject(ev, "cmd_id", c->cmd_id);
+	router__event(c->r, c->txn, "agent.updated", ev);
+	c->r->drain = true;
+out:
+	for (int i = 0; i < 4; i++)
+		free(own[i]);
+	free(skills);
+	return e;
 }
 
 /* ---- dispatch ------------------------------------------------------------ */
@@ -1426,6 +1668,8 @@ static const struct {
 	{ "contact.upsert", cmd_contact_upsert, 0 },
 	{ "agent.add", cmd_agent, 0 },
 	{ "agent.passwd", cmd_agent, 0 },
+	{ "agent.update", cmd_agent_update, 0 },
+	{ "agent.presence", cmd_presence, 0 },
 };
 
 int

@@ -49,6 +49,19 @@ router_create(const struct inbox_config *cfg)
 	rt_key(r->k_events, sizeof(r->k_events), cfg, "events");
 	rt_key(r->k_dead, sizeof(r->k_dead), cfg, "dead");
 	snprintf(r->maxlen, sizeof(r->maxlen), "%d", cfg->router_events_maxlen);
+	if (cfg->business_week != NULL) {
+		struct inbox_err err;
+
+		if (inbox_calendar_parse(cfg->business_week,
+		    cfg->business_utc_offset, &r->calendar, &err) != 0) {
+			log_warnx("router: business_hours: %s", err.msg);
+			store_close(r->store);
+			free(r);
+			return NULL;
+		}
+		r->has_calendar = true;
+	}
+	r->drain = true;         /* agents may have room since the last run */
 	return r;
 }
 
@@ -158,7 +171,19 @@ publish_one(void *arg, const struct store_event *ev)
 	int argc = 0;
 
 	argv[argc++] = "XADD";
-	if (ev->name[0] == '@') {
+	if (strncmp(ev->name, "@sla:", 5) == 0) {
+		/* supervisors' alert stream */
+		rt_key(stream, sizeof(stream), p->r->cfg, "sla");
+		argv[argc++] = stream;
+		argv[argc++] = "MAXLEN";
+		argv[argc++] = "~";
+		argv[argc++] = p->r->maxlen;
+		argv[argc++] = ev->id;
+		argv[argc++] = "event";
+		argv[argc++] = ev->name + 5;
+		argv[argc++] = "data";
+		argv[argc++] = ev->data;
+	} else if (ev->name[0] == '@') {
 		rt_key(stream, sizeof(stream), p->r->cfg, ev->name + 1);
 		argv[argc++] = stream;
 		argv[argc++] = ev->id;
@@ -460,6 +485,8 @@ process_reply(struct router *r, const redisReply *rep)
 	if (r->next_due != 0 && now >= r->next_due &&
 	    (rc = router__apply_timers(r, txn, now)) != 0)
 		fatalx("router: timers: %s", inbox_strerror(rc));
+	if (r->drain && (rc = router__drain(r, txn, now)) != 0)
+		fatalx("router: queue: %s", inbox_strerror(rc));
 	if ((rc = store_next_due(txn, &r->next_due)) != 0)
 		fatalx("router: timers: %s", inbox_strerror(rc));
 	if ((rc = store_meta_put(txn, "cmd_ms", r->cmd_ms)) != 0 ||
@@ -625,7 +652,8 @@ router_run(struct router *r)
 		}
 		if (rep->type == REDIS_REPLY_ARRAY)
 			n = process_reply(r, rep);
-		else if (r->next_due != 0 && rt_now_ms() >= r->next_due)
+		else if ((r->next_due != 0 && rt_now_ms() >= r->next_due) ||
+		    r->drain)
 			n = process_reply(r, rep) < 0 ? -1 : 0; /* timers only */
 		else
 			n = 0;

@@ -8,6 +8,7 @@
 #include <hiredis/hiredis.h>
 
 #include "inbox/inbox.h"
+#include "inbox/route.h"
 #include "store/store.h"
 
 struct router {
@@ -21,6 +22,9 @@ struct router {
 	bool outbox_published;   /* the outbox is in Redis: clear it next txn */
 	const char *cmd_id;      /* the command being applied, or NULL */
 	int64_t next_due;        /* the earliest timer (ms), 0: none */
+	bool drain;              /* someone may take queued dialogs now */
+	bool has_calendar;       /* [business_hours] is set */
+	struct inbox_calendar calendar;
 };
 
 /* Adds an event to the outbox within txn; takes ownership of data (a cJSON
@@ -57,6 +61,23 @@ int router__store_fail(int rc, const char *what, char *reason, size_t rlen);
 /* conversation.unsnoozed to the assignee. */
 void router__unsnoozed(struct router *r, struct store_txn *txn,
     const struct store_conv *conv, const char *why);
+
+/* assign.c: routing. route picks an agent for a new or reopened dialog
+ * (rc's assignee is set, or cleared when its agent cannot take it; the
+ * caller stores rc and, when *assigned, calls router__assigned after the
+ * put). drain hands queued dialogs to agents with room. */
+int router__route(struct router *r, struct store_txn *txn,
+    struct router_conv *rc, int64_t now, bool *assigned);
+void router__assigned(struct router *r, struct store_txn *txn,
+    const struct store_conv *conv);
+int router__drain(struct router *r, struct store_txn *txn, int64_t now);
+/* SLA timers: what happened to the dialog in rc (before it is stored). */
+enum { ROUTER_SLA_CREATED, ROUTER_SLA_CUSTOMER, ROUTER_SLA_REPLIED,
+	ROUTER_SLA_CLOSED, ROUTER_SLA_REOPENED, ROUTER_SLA_RECHECK };
+void router__sla_event(struct router *r, struct router_conv *rc, int what,
+    int64_t now);
+/* Sends the SLA warnings and breaches due at now. */
+int router__sla_timers(struct router *r, struct store_txn *txn, int64_t now);
 
 /* timers.c: applies the snooze and task timers due at `now`; sets
  * r->next_due from what is left. */

@@ -107,6 +107,8 @@ router__apply_timers(struct router *r, struct store_txn *txn, int64_t now)
 	for (size_t i = 0; i < ids->n; i++)
 		if ((rv = task_due(r, txn, ids->v[i], now)) != 0)
 			goto out;
+	if ((rv = router__sla_timers(r, txn, now)) != 0)
+		goto out;
 	rv = store_next_due(txn, &r->next_due);
 out:
 	free(ids);

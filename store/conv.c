@@ -23,10 +23,14 @@ enum { F_ALL, F_ASSIGNEE, F_TAG, F_CHANNEL, F_PRIORITY, F_CONTACT };
 #define IDX_KEYS_MAX (5 + STORE_TAGS_MAX)
 #define IDX_KEY_MAX 400
 
+/* Every key derived from one version of a conversation. */
 struct idx_keys {
 	size_t n;
 	size_t len[IDX_KEYS_MAX];
 	unsigned char key[IDX_KEYS_MAX][IDX_KEY_MAX];
+	bool snoozed, queued, sla;
+	unsigned char snooze_key[17], queue_key[17], sla_key[17];
+	char load_login[65];     /* a login (at most 64); "": nobody */
 };
 
 /* The prefix facet, value, NUL, state; returns its length or 0 when the
@@ -75,6 +79,74 @@ idx_keys_of(struct idx_keys *ks, const struct store_conv *c)
 	idx_add(ks, F_CONTACT, num, c);
 	for (size_t i = 0; i < c->ntags; i++)
 		idx_add(ks, F_TAG, c->tags[i], c);
+
+	ks->snoozed = c->state == STORE_STATE_SNOOZED;
+	store__due_key(ks->snooze_key, STORE_DUE_SNOOZE, c->snooze_until, c->id);
+	/* the queue: most urgent first, then oldest */
+	ks->queued = c->state == STORE_STATE_OPEN && c->assignee == NULL;
+	ks->queue_key[0] = (unsigned char)(INBOX_PRIO__COUNT - 1 - c->priority);
+	store__be64(ks->queue_key + 1, (uint64_t)c->created);
+	store__be64(ks->queue_key + 9, c->id);
+	ks->sla = inbox_sla_next(&c->sla) != 0;
+	store__due_key(ks->sla_key, STORE_DUE_SLA, inbox_sla_next(&c->sla),
+	    c->id);
+	ks->load_login[0] = '\0';
+	if (c->state == STORE_STATE_OPEN && c->assignee != NULL &&
+	    strlen(c->assignee) <= 64)
+		snprintf(ks->load_login, sizeof(ks->load_login), "%s",
+		    c->assignee);
+}
+
+/* Adds delta to the open dialogs counted for login. */
+static int
+load_add(struct store_txn *t, const char *login, int delta)
+{
+	unsigned char v[4];
+	uint32_t n = 0;
+	MDB_val cur;
+	int rc;
+
+	rc = store__get(t, T_AGENT_LOAD, login, strlen(login), &cur);
+	if (rc == 0 && cur.mv_size == 4) {
+		const unsigned char *p = cur.mv_data;
+
+		n = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+		    (uint32_t)p[2] << 8 | p[3];
+	} else if (rc != 0 && rc != INBOX_ENOTFOUND) {
+		return rc;
+	}
+	if (delta < 0 && n < (uint32_t)-delta)
+		n = 0;
+	else
+		n = (uint32_t)((int64_t)n + delta);
+	if (n == 0)
+		return store__del(t, T_AGENT_LOAD, login, strlen(login));
+	v[0] = (unsigned char)(n >> 24);
+	v[1] = (unsigned char)(n >> 16);
+	v[2] = (unsigned char)(n >> 8);
+	v[3] = (unsigned char)n;
+	return store__put(t, T_AGENT_LOAD, login, strlen(login), v, 4, 0);
+}
+
+int
+store_agent_load(struct store_txn *t, const char *login, uint32_t *open)
+{
+	MDB_val v;
+	int rc;
+
+	*open = 0;
+	rc = store__get(t, T_AGENT_LOAD, login, strlen(login), &v);
+	if (rc == INBOX_ENOTFOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	if (v.mv_size == 4) {
+		const unsigned char *p = v.mv_data;
+
+		*open = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+		    (uint32_t)p[2] << 8 | p[3];
+	}
+	return 0;
 }
 
 int64_t
@@ -124,6 +196,15 @@ conv_decode(const MDB_val *v, uint64_t id, struct store_conv *c)
 		c->ntags = store__r_u8(&r);
 		for (size_t i = 0; i < c->ntags && i < STORE_TAGS_MAX; i++)
 			c->tags[i] = store__r_str(&r, NULL);
+		if (store__r_more(&r)) {
+			c->sla_policy = store__r_str(&r, NULL);
+			for (int k = 0; k < INBOX_SLA__COUNT; k++) {
+				c->sla.t[k].start = (int64_t)store__r_u64(&r);
+				c->sla.t[k].warn_at = (int64_t)store__r_u64(&r);
+				c->sla.t[k].due_at = (int64_t)store__r_u64(&r);
+			}
+			c->sla.fired = store__r_u8(&r);
+		}
 	}
 	if (!store__r_ok(&r) || c->connector == NULL || c->thread == NULL ||
 	    c->state >= STORE_STATE__COUNT || c->ntags > STORE_TAGS_MAX ||
@@ -189,6 +270,13 @@ conv_encode(struct rec_w *w, const struct store_conv *c)
 	store__w_u8(w, (unsigned)c->ntags);
 	for (size_t i = 0; i < c->ntags; i++)
 		store__w_str(w, c->tags[i]);
+	store__w_str(w, c->sla_policy);
+	for (int k = 0; k < INBOX_SLA__COUNT; k++) {
+		store__w_u64(w, (uint64_t)c->sla.t[k].start);
+		store__w_u64(w, (uint64_t)c->sla.t[k].warn_at);
+		store__w_u64(w, (uint64_t)c->sla.t[k].due_at);
+	}
+	store__w_u8(w, c->sla.fired & 0xff);
 }
 
 /* Deletes the index and timer keys of the stored version of conversation id
@@ -197,15 +285,22 @@ static int
 unindex(struct store_txn *t, uint64_t id, struct idx_keys *ks)
 {
 	struct store_conv old;
-	unsigned char dk[17];
 	int rc;
 
 	if ((rc = store_conv_get(t, id, &old)) != 0)
 		return rc;
 	idx_keys_of(ks, &old);
-	store__due_key(dk, STORE_DUE_SNOOZE, old.snooze_until, old.id);
-	if (old.state == STORE_STATE_SNOOZED &&
-	    (rc = store__del(t, T_DUE, dk, sizeof(dk))) != 0)
+	if (ks->snoozed && (rc = store__del(t, T_DUE, ks->snooze_key,
+	    sizeof(ks->snooze_key))) != 0)
+		return rc;
+	if (ks->queued && (rc = store__del(t, T_QUEUE, ks->queue_key,
+	    sizeof(ks->queue_key))) != 0)
+		return rc;
+	if (ks->sla && (rc = store__del(t, T_DUE, ks->sla_key,
+	    sizeof(ks->sla_key))) != 0)
+		return rc;
+	if (ks->load_login[0] != '\0' &&
+	    (rc = load_add(t, ks->load_login, -1)) != 0)
 		return rc;
 	for (size_t i = 0; i < ks->n; i++)
 		if ((rc = store__del(t, T_CONV_IDX, ks->key[i], ks->len[i])) != 0)
@@ -214,20 +309,25 @@ unindex(struct store_txn *t, uint64_t id, struct idx_keys *ks)
 }
 
 static int
-index_conv(struct store_txn *t, int state, int64_t snooze_until, uint64_t id,
-    const struct idx_keys *ks)
+index_conv(struct store_txn *t, const struct idx_keys *ks)
 {
-	unsigned char dk[17];
 	int rc;
 
 	for (size_t i = 0; i < ks->n; i++)
 		if ((rc = store__put(t, T_CONV_IDX, ks->key[i], ks->len[i], "", 0,
 		    0)) != 0)
 			return rc;
-	if (state == STORE_STATE_SNOOZED) {
-		store__due_key(dk, STORE_DUE_SNOOZE, snooze_until, id);
-		return store__put(t, T_DUE, dk, sizeof(dk), "", 0, 0);
-	}
+	if (ks->snoozed && (rc = store__put(t, T_DUE, ks->snooze_key,
+	    sizeof(ks->snooze_key), "", 0, 0)) != 0)
+		return rc;
+	if (ks->queued && (rc = store__put(t, T_QUEUE, ks->queue_key,
+	    sizeof(ks->queue_key), "", 0, 0)) != 0)
+		return rc;
+	if (ks->sla && (rc = store__put(t, T_DUE, ks->sla_key,
+	    sizeof(ks->sla_key), "", 0, 0)) != 0)
+		return rc;
+	if (ks->load_login[0] != '\0')
+		return load_add(t, ks->load_login, 1);
 	return 0;
 }
 
@@ -267,7 +367,7 @@ store_conv_put(struct store_txn *t, struct store_conv *c)
 	store__be64(k, c->id);
 	if ((rc = store__put(t, T_CONV, k, 8, w.buf, w.len, 0)) != 0)
 		goto out;
-	rc = index_conv(t, c->state, c->snooze_until, c->id, ks);
+	rc = index_conv(t, ks);
 out:
 	free(old);
 	free(ks);
@@ -319,8 +419,7 @@ store__conv_reindex_all(struct store_txn *t)
 			frc = store__fail("reindex put", frc);
 			break;
 		}
-		if ((frc = index_conv(t, c.state, c.snooze_until, id,
-		    ks)) != 0)
+		if ((frc = index_conv(t, ks)) != 0)
 			break;
 		if (id == UINT64_MAX) {
 			rc = MDB_NOTFOUND;
@@ -471,6 +570,41 @@ store_due_snoozes(struct store_txn *t, int64_t now, size_t limit,
     int (*cb)(void *arg, uint64_t conv_id), void *arg)
 {
 	return store__due_walk(t, STORE_DUE_SNOOZE, now, limit, cb, arg);
+}
+
+int
+store_due_sla(struct store_txn *t, int64_t now, size_t limit,
+    int (*cb)(void *arg, uint64_t conv_id), void *arg)
+{
+	return store__due_walk(t, STORE_DUE_SLA, now, limit, cb, arg);
+}
+
+int
+store_queue(struct store_txn *t, size_t limit,
+    int (*cb)(void *arg, uint64_t conv_id), void *arg)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	size_t n = 0;
+	int rc, crc = 0;
+
+	if ((rc = mdb_cursor_open(t->txn, t->st->dbi[T_QUEUE], &cur)) != 0)
+		return store__fail("mdb_cursor_open", rc);
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && n < limit;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != 17)
+			continue;
+		n++;
+		if ((crc = cb(arg, store__get_be64(
+		    (const unsigned char *)k.mv_data + 9))) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	if (crc != 0)
+		return crc;
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return store__fail("queue cursor", rc);
+	return 0;
 }
 
 /* ---- a contact's conversations ------------------------------------------ */

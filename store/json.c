@@ -111,6 +111,44 @@ store_conv_json(struct store_txn *txn, const struct store_conv *c)
 	add_time_or_null(o, "closed_at", c->closed_at);
 	cJSON_AddNumberToObject(o, "reopen_count", c->reopen_count);
 	cJSON_AddNumberToObject(o, "message_count", c->message_count);
+	if (c->sla_policy != NULL) {
+		cJSON *sla = cJSON_AddObjectToObject(o, "sla");
+
+		cJSON_AddStringToObject(sla, "policy", c->sla_policy);
+		for (int k = 0; k < INBOX_SLA__COUNT; k++) {
+			char name[40];
+
+			snprintf(name, sizeof(name), "due_%s",
+			    inbox_sla_kind_name(k));
+			add_time_or_null(sla, name, c->sla.t[k].due_at);
+		}
+		cJSON_AddBoolToObject(sla, "warned",
+		    (c->sla.fired & 0x15) != 0);
+		cJSON_AddBoolToObject(sla, "breached",
+		    (c->sla.fired & 0x2a) != 0);
+	}
+	return o;
+}
+
+void *
+store_agent_json(const struct store_agent *a, uint32_t load, int64_t now,
+    int64_t lease_ms)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "login", a->login);
+	cJSON_AddStringToObject(o, "name", a->name ? a->name : a->login);
+	cJSON_AddStringToObject(o, "role", a->role ? a->role : "agent");
+	add_str_or_null(o, "teams", a->teams);
+	add_str_or_null(o, "skills", a->skills);
+	if (a->capacity >= 0)
+		cJSON_AddNumberToObject(o, "capacity", a->capacity);
+	else
+		cJSON_AddNullToObject(o, "capacity");
+	cJSON_AddStringToObject(o, "presence", store_presence_name(
+	    store_agent_presence(a, now, lease_ms)));
+	cJSON_AddNumberToObject(o, "load", load);
+	add_time_or_null(o, "last_assigned", a->last_assigned);
 	return o;
 }
 

@@ -168,6 +168,12 @@ store__r_str(struct rec_r *r, size_t *len)
 }
 
 bool
+store__r_more(const struct rec_r *r)
+{
+	return !r->bad && r->pos < r->len;
+}
+
+bool
 store__r_ok(const struct rec_r *r)
 {
 	return !r->bad;

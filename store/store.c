@@ -16,7 +16,7 @@ static const char *const table_names[T__COUNT] = {
 	"meta", "conv", "conv_thread", "conv_idx", "msg", "msg_ext",
 	"conv_msg", "contact", "contact_ext", "agent", "outbox", "due",
 	"contact_email", "contact_phone", "task", "conv_task", "template",
-	"tag", "conv_state",
+	"tag", "conv_state", "agent_load", "queue",
 };
 
 int
@@ -53,7 +53,7 @@ static int
 migrate(struct store_txn *t, const char *path)
 {
 	uint64_t schema = 0;
-	MDB_stat ms;
+	MDB_stat ms = { 0 };
 	int rc;
 
 	rc = store_meta_get(t, "schema", &schema);
@@ -71,15 +71,26 @@ migrate(struct store_txn *t, const char *path)
 		return INBOX_ESTATE;
 	}
 	if (schema == 1) {
-		log_info("store: migrating %s from schema 1 to 2 (feed and contact indexes)",
-		    path);
-		if ((rc = store__conv_reindex_all(t)) != 0)
-			return rc;
+		log_info("store: migrating %s from schema 1 to 2 (feed and "
+		    "contact indexes)", path);
 		if ((rc = store__contact_reindex_all(t)) != 0)
 			return rc;
 		if ((rc = mdb_drop(t->txn, t->st->dbi[T_CONV_STATE_V1], 0)) != 0)
 			return store__fail("mdb_drop conv_state", rc);
 		schema = 2;
+	}
+	if (schema == 2) {
+		/* Schema 3 adds the agent load counters, the unassigned queue
+		 * and SLA timers, all kept by store_conv_put: rewrite every
+		 * conversation (schema 1's feed indexes come with it). */
+		log_info("store: migrating %s from schema 2 to 3 (agent load, "
+		    "unassigned queue, SLA timers)", path);
+		if ((rc = mdb_drop(t->txn, t->st->dbi[T_AGENT_LOAD], 0)) != 0 ||
+		    (rc = mdb_drop(t->txn, t->st->dbi[T_QUEUE], 0)) != 0)
+			return store__fail("mdb_drop", rc);
+		if ((rc = store__conv_reindex_all(t)) != 0)
+			return rc;
+		schema = 3;
 	}
 	return store_meta_put(t, "schema", schema);
 }
@@ -437,7 +448,7 @@ store_next_due(struct store_txn *t, int64_t *when)
 	if ((rc = mdb_cursor_open(t->txn, t->st->dbi[T_DUE], &cur)) != 0)
 		return store__fail("mdb_cursor_open", rc);
 	/* Each kind's first key is its earliest. */
-	for (int kind = STORE_DUE_SNOOZE; kind <= STORE_DUE_TASK; kind++) {
+	for (int kind = STORE_DUE_SNOOZE; kind <= STORE_DUE_SLA; kind++) {
 		unsigned char start[17];
 
 		store__due_key(start, kind, 0, 0);
@@ -459,28 +470,45 @@ store_next_due(struct store_txn *t, int64_t *when)
 
 /* ---- agents -------------------------------------------------------- */
 
-int
-store_agent_get(struct store_txn *t, const char *login, struct store_agent *a)
+static int
+agent_decode(const MDB_val *v, struct store_agent *a)
 {
 	struct rec_r r;
-	MDB_val v;
-	int rc;
 
-	if ((rc = store__get(t, T_AGENT, login, strlen(login), &v)) != 0)
-		return rc;
 	memset(a, 0, sizeof(*a));
-	store__r_init(&r, v.mv_data, v.mv_size, REC_VERSION);
+	store__r_init(&r, v->mv_data, v->mv_size, REC_VERSION);
 	a->login = store__r_str(&r, NULL);
 	a->name = store__r_str(&r, NULL);
 	a->role = store__r_str(&r, NULL);
 	a->pwhash = store__r_str(&r, NULL);
 	a->created = (int64_t)store__r_u64(&r);
 	a->updated = (int64_t)store__r_u64(&r);
-	if (!store__r_ok(&r) || a->login == NULL || a->pwhash == NULL) {
-		log_warnx("store: agent %s: corrupt record", login);
-		return INBOX_EINVAL;
+	a->capacity = -1;
+	if (store__r_more(&r)) {
+		a->teams = store__r_str(&r, NULL);
+		a->skills = store__r_str(&r, NULL);
+		a->capacity = (int32_t)store__r_u32(&r);
+		a->presence = (int)store__r_u8(&r);
+		a->presence_at = (int64_t)store__r_u64(&r);
+		a->last_assigned = (int64_t)store__r_u64(&r);
 	}
+	if (!store__r_ok(&r) || a->login == NULL || a->pwhash == NULL ||
+	    a->presence >= STORE_PRESENCE__COUNT)
+		return INBOX_EINVAL;
 	return 0;
+}
+
+int
+store_agent_get(struct store_txn *t, const char *login, struct store_agent *a)
+{
+	MDB_val v;
+	int rc;
+
+	if ((rc = store__get(t, T_AGENT, login, strlen(login), &v)) != 0)
+		return rc;
+	if ((rc = agent_decode(&v, a)) != 0)
+		log_warnx("store: agent %s: corrupt record", login);
+	return rc;
 }
 
 int
@@ -496,9 +524,78 @@ store_agent_put(struct store_txn *t, const struct store_agent *a)
 	store__w_str(&w, a->pwhash);
 	store__w_u64(&w, (uint64_t)a->created);
 	store__w_u64(&w, (uint64_t)a->updated);
+	store__w_str(&w, a->teams);
+	store__w_str(&w, a->skills);
+	store__w_u32(&w, (uint32_t)a->capacity);
+	store__w_u8(&w, (unsigned)a->presence);
+	store__w_u64(&w, (uint64_t)a->presence_at);
+	store__w_u64(&w, (uint64_t)a->last_assigned);
 	rc = store__put(t, T_AGENT, a->login, strlen(a->login), w.buf, w.len, 0);
 	store__w_finish(&w);
 	return rc;
+}
+
+int
+store_agents(struct store_txn *t,
+    int (*cb)(void *arg, const struct store_agent *a), void *arg)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc, crc = 0;
+
+	if ((rc = mdb_cursor_open(t->txn, t->st->dbi[T_AGENT], &cur)) != 0)
+		return store__fail("mdb_cursor_open", rc);
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct store_agent a;
+
+		if ((crc = agent_decode(&v, &a)) != 0) {
+			log_warnx("store: agent %.*s: corrupt record",
+			    (int)k.mv_size, (const char *)k.mv_data);
+			break;
+		}
+		if ((crc = cb(arg, &a)) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	if (crc != 0)
+		return crc;
+	if (rc != MDB_NOTFOUND)
+		return store__fail("agents cursor", rc);
+	return 0;
+}
+
+int
+store_agent_presence(const struct store_agent *a, int64_t now,
+    int64_t lease_ms)
+{
+	if (a->presence == STORE_PRESENCE_OFFLINE ||
+	    now - a->presence_at > lease_ms)
+		return STORE_PRESENCE_OFFLINE;
+	return a->presence;
+}
+
+static const char *const presence_names[STORE_PRESENCE__COUNT] = {
+	"offline", "online", "away",
+};
+
+const char *
+store_presence_name(int p)
+{
+	return p >= 0 && p < STORE_PRESENCE__COUNT ? presence_names[p] :
+	    "offline";
+}
+
+int
+store_presence_parse(const char *name, int *p)
+{
+	for (int i = 0; i < STORE_PRESENCE__COUNT; i++) {
+		if (strcmp(name, presence_names[i]) == 0) {
+			*p = i;
+			return 0;
+		}
+	}
+	return INBOX_EINVAL;
 }
 
 /* ---- outbox and meta ------------------------------------------------- */

@@ -13,7 +13,9 @@
  * conv.c), due (kind, time, id -> empty: snooze and task timers), msg (id ->
  * record, appended in id order), msg_ext (connector\0external_id -> id),
  * conv_msg (conv id, msg id -> empty), contact, contact_ext, contact_email,
- * contact_phone, agent (login -> record), task, conv_task (conv id, task id),
+ * contact_phone, agent (login -> record), agent_load (login -> open dialogs
+ * assigned), queue (priority, created, id -> empty: open unassigned
+ * dialogs), task, conv_task (conv id, task id),
  * template (name -> record), tag (tag -> created), outbox (seq -> event not
  * yet appended to Redis), meta (name -> value; "schema" is the schema).
  */
@@ -25,6 +27,7 @@
 #include <stdint.h>
 
 #include "inbox/inbox.h"
+#include "inbox/route.h"
 
 #define STORE_RDONLY 0x1
 
@@ -35,7 +38,7 @@ struct store_txn;
  * store in place and refuses a newer one (INBOX_ESTATE, logged with both
  * versions); a read-only open of an older store is refused too, until the
  * router has migrated it. */
-#define STORE_SCHEMA 2
+#define STORE_SCHEMA 3
 
 enum store_state { STORE_STATE_OPEN, STORE_STATE_SNOOZED, STORE_STATE_CLOSED,
 	STORE_STATE__COUNT };
@@ -67,6 +70,9 @@ struct store_conv {
 	uint32_t reopen_count;
 	size_t ntags;
 	const char *tags[STORE_TAGS_MAX];   /* normalized, sorted */
+	/* schema 3 */
+	const char *sla_policy;  /* the SLA policy's name; NULL: none */
+	struct inbox_sla sla;    /* its timers (route.h) */
 };
 
 struct store_msg {
@@ -97,9 +103,19 @@ struct store_contact {
 	int64_t updated;
 };
 
+enum store_presence { STORE_PRESENCE_OFFLINE, STORE_PRESENCE_ONLINE,
+	STORE_PRESENCE_AWAY, STORE_PRESENCE__COUNT };
+
 struct store_agent {
 	const char *login, *name, *role, *pwhash;
 	int64_t created, updated;
+	/* schema 3 */
+	const char *teams;       /* "support, billing"; NULL: none */
+	const char *skills;      /* normalized tags "billing, vip"; NULL: none */
+	int32_t capacity;        /* most open dialogs; -1: the router's default */
+	int presence;            /* enum store_presence, as last reported */
+	int64_t presence_at;     /* when it was reported or refreshed */
+	int64_t last_assigned;   /* when routing last gave it a dialog */
 };
 
 struct store_task {
@@ -174,7 +190,7 @@ int64_t store_feed_key(const struct store_conv *conv);
  * soonest first, at most limit. */
 int store_due_snoozes(struct store_txn *txn, int64_t now, size_t limit,
     int (*cb)(void *arg, uint64_t conv_id), void *arg);
-/* The earliest pending timer (snooze or task due), or 0 when none. */
+/* The earliest pending timer (snooze, task due, SLA), or 0 when none. */
 int store_next_due(struct store_txn *txn, int64_t *when);
 
 /* Messages. add assigns the next id (written into msg->id), indexes it by
@@ -223,6 +239,26 @@ char *store_phone_key(const char *phone);
 int store_agent_get(struct store_txn *txn, const char *login,
     struct store_agent *out);
 int store_agent_put(struct store_txn *txn, const struct store_agent *agent);
+/* Every agent, by login. */
+int store_agents(struct store_txn *txn,
+    int (*cb)(void *arg, const struct store_agent *a), void *arg);
+/* Open dialogs assigned to login (kept by store_conv_put). */
+int store_agent_load(struct store_txn *txn, const char *login,
+    uint32_t *open);
+const char *store_presence_name(int presence);
+/* The presence that holds at now: what was reported, or offline once
+ * lease_ms passed without a refresh (a gateway that died). */
+int store_agent_presence(const struct store_agent *a, int64_t now,
+    int64_t lease_ms);
+int store_presence_parse(const char *name, int *presence);
+
+/* The unassigned queue: open dialogs without an assignee, most urgent
+ * first, then oldest first (by created). Calls cb for at most limit. */
+int store_queue(struct store_txn *txn, size_t limit,
+    int (*cb)(void *arg, uint64_t conv_id), void *arg);
+/* Dialogs whose next SLA warning or breach is due at or before now. */
+int store_due_sla(struct store_txn *txn, int64_t now, size_t limit,
+    int (*cb)(void *arg, uint64_t conv_id), void *arg);
 
 /* Tasks. put with id 0 assigns the next id; every put keeps the due timer
  * index (tasks not done and not yet announced) and the conversation's
@@ -275,6 +311,10 @@ void *store_conv_json(struct store_txn *txn, const struct store_conv *conv);
 void *store_msg_json(const struct store_msg *msg, const void *envelope);
 void *store_task_json(const struct store_task *task);
 void *store_contact_json(const struct store_contact *c);
+/* capacity null: the router's default; presence as of now (see
+ * store_agent_presence). */
+void *store_agent_json(const struct store_agent *a, uint32_t load,
+    int64_t now, int64_t lease_ms);
 /* Appends the page of q to arr (a cJSON array); sets *more and the cursor
  * as store_feed. */
 int store_feed_json(struct store_txn *txn, const struct store_feed_q *q,

@@ -39,6 +39,8 @@ unsigned store__r_u8(struct rec_r *r);
 uint32_t store__r_u32(struct rec_r *r);
 uint64_t store__r_u64(struct rec_r *r);
 const char *store__r_str(struct rec_r *r, size_t *len);
+/* True when fields follow (a newer writer added them at the end). */
+bool store__r_more(const struct rec_r *r);
 /* True when the record is whole and well-formed after the last read. */
 bool store__r_ok(const struct rec_r *r);
 
@@ -54,10 +56,10 @@ unsigned store__r_version(const void *p, size_t len);
 enum { T_META, T_CONV, T_CONV_THREAD, T_CONV_IDX, T_MSG, T_MSG_EXT,
 	T_CONV_MSG, T_CONTACT, T_CONTACT_EXT, T_AGENT, T_OUTBOX, T_DUE,
 	T_CONTACT_EMAIL, T_CONTACT_PHONE, T_TASK, T_CONV_TASK, T_TEMPLATE,
-	T_TAG, T_CONV_STATE_V1, T__COUNT };
+	T_TAG, T_CONV_STATE_V1, T_AGENT_LOAD, T_QUEUE, T__COUNT };
 
 /* Timer kinds in T_DUE: kind, when (be64), id (be64). */
-enum { STORE_DUE_SNOOZE = 1, STORE_DUE_TASK = 2 };
+enum { STORE_DUE_SNOOZE = 1, STORE_DUE_TASK = 2, STORE_DUE_SLA = 3 };
 
 struct store {
 	MDB_env *env;

@@ -457,6 +457,7 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		memset(&c->view, 0, sizeof(c->view));
 		c->view.login = c->login;
 		log_info("gateway: %s connected", c->login);
+		gw_presence_open(gw, c->login);
 		return 0;
 	case LWS_CALLBACK_RECEIVE:
 		return ws_receive(gw, wsi, c, in, len);
@@ -469,6 +470,10 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_CLOSED:
 		log_info("gateway: %s disconnected", c->login);
 		conn_ws_finish(c);
+		if (c->ws) {
+			c->ws = false;
+			gw_presence_close(gw, c->login);
+		}
 		return 0;
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
 		if (gw != NULL && gw_ring_take_staged(gw) > 0)
@@ -529,6 +534,7 @@ int
 gateway_run(struct gateway *gw)
 {
 	rt_lws_stop_start(&gw->stop, gw->lws);
+	gw_presence_start(gw);
 	log_info("gateway ready: http://%s:%d/", gw->cfg->gateway_listen,
 	    gw->cfg->gateway_port);
 	rt_lws_serve(&gw->stop);
@@ -542,6 +548,7 @@ gateway_destroy(struct gateway *gw)
 	if (gw == NULL)
 		return;
 	gw_reader_stop(gw);
+	gw_presence_finish(gw);
 	lws_context_destroy(gw->lws);
 	gw_ring_finish(&gw->ring);
 	if (gw->redis != NULL)

@@ -14,6 +14,8 @@
 #include "inbox/rt/rt_lws.h"
 #include "store/store.h"
 
+struct gw_agent_socks;
+
 /* A stream id "ms-seq", comparable. */
 struct gw_seq {
 	uint64_t ms, seq;
@@ -50,6 +52,11 @@ struct gateway {
 
 	struct gw_ring ring;
 
+	/* presence: open sockets per agent (presence.c) */
+	struct gw_agent_socks *socks;
+	size_t nsocks;
+	lws_sorted_usec_list_t presence_sul;
+
 	/* reader thread */
 	pthread_t reader;
 	bool reader_started;
@@ -73,6 +80,13 @@ void gw_reader_stop(struct gateway *gw);
 /* Moves staged frames into the ring; returns how many. */
 size_t gw_ring_take_staged(struct gateway *gw);
 void gw_ring_finish(struct gw_ring *ring);
+
+/* presence.c */
+struct gw_agent_socks;
+void gw_presence_open(struct gateway *gw, const char *login);
+void gw_presence_close(struct gateway *gw, const char *login);
+void gw_presence_start(struct gateway *gw);
+void gw_presence_finish(struct gateway *gw);
 
 /* auth.c */
 int gw_secret_load(struct gateway *gw);
@@ -108,6 +122,9 @@ char *gw_request(struct gateway *gw, const char *frame, size_t len,
  * (its data, or its error for command.failed). */
 struct gw_frame *gw_command_result(const struct gw_pending *p,
     const struct gw_frame *e);
+/* Appends a command (JSON) to inbox:cmd: 0, INBOX_EUNAVAIL (Redis down) or
+ * INBOX_EIO (refused). */
+int gw_cmd_append(struct gateway *gw, const char *json);
 /* Opens the store read-only if needed; returns 0 or an INBOX_E code. */
 int gw_store(struct gateway *gw);
 

@@ -340,6 +340,30 @@ is_command(const char *type)
 	return false;
 }
 
+int
+gw_cmd_append(struct gateway *gw, const char *json)
+{
+	const char *argv[5] = { "XADD", gw->k_cmd, "*", "cmd", json };
+	redisReply *r;
+
+	if (gw->redis == NULL && (gw->redis = rt_redis_connect(gw->cfg)) == NULL)
+		return INBOX_EUNAVAIL;
+	r = redisCommandArgv(gw->redis, 5, argv, NULL);
+	if (r == NULL) {
+		redisFree(gw->redis);
+		gw->redis = NULL;
+		return INBOX_EUNAVAIL;
+	}
+	if (r->type != REDIS_REPLY_STRING) {
+		log_warnx("gateway: XADD %s: %s", gw->k_cmd,
+		    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+		freeReplyObject(r);
+		return INBOX_EIO;
+	}
+	freeReplyObject(r);
+	return 0;
+}
+
 /* Sends the request as a command. Returns true when it was appended (the
  * answer is deferred: pend is filled). */
 static bool
@@ -348,10 +372,9 @@ forward(struct gateway *gw, const cJSON *req,
     struct answer *a)
 {
 	const cJSON *reqid = cJSON_GetObjectItemCaseSensitive(req, "req");
-	const char *argv[5];
 	cJSON *cmd;
-	redisReply *r;
 	char *json, *reqs;
+	int rc;
 
 	snprintf(pend->cmd_id, sizeof(pend->cmd_id), "%s.%llu", gw->cmd_prefix,
 	    (unsigned long long)++gw->cmd_seq);
@@ -370,31 +393,14 @@ forward(struct gateway *gw, const cJSON *req,
 	cJSON_Delete(cmd);
 	if (json == NULL)
 		fatalx("gateway: out of memory");
-	if (gw->redis == NULL && (gw->redis = rt_redis_connect(gw->cfg)) == NULL) {
-		free(json);
-		free(reqs);
-		fail(a, "unavailable", "redis unreachable");
-		return false;
-	}
-	argv[0] = "XADD";
-	argv[1] = gw->k_cmd;
-	argv[2] = "*";
-	argv[3] = "cmd";
-	argv[4] = json;
-	r = redisCommandArgv(gw->redis, 5, argv, NULL);
+	rc = gw_cmd_append(gw, json);
 	free(json);
-	if (r == NULL || r->type != REDIS_REPLY_STRING) {
-		if (r == NULL) {
-			redisFree(gw->redis);
-			gw->redis = NULL;
-		} else {
-			freeReplyObject(r);
-		}
+	if (rc != 0) {
 		free(reqs);
-		fail(a, "unavailable", "cannot append to the command stream");
+		fail(a, "unavailable", rc == INBOX_EUNAVAIL ? "redis unreachable" :
+		    "cannot append to the command stream");
 		return false;
 	}
-	freeReplyObject(r);
 	pend->req = reqs;
 	pend->since = rt_now_ms();
 	return true;

@@ -717,7 +717,9 @@ class Inboxd:
                        "prefix": "inbox", "timeout_ms": 2000}),
             ("store", {"path": os.path.join(self.tmp, "db"),
                        "map_size_mb": 256}),
-            ("router", {"consumer": "router-1"}),
+            # routing is on in production; the tests of other features
+            # assign by hand (route_tests.py turns it on)
+            ("router", {"consumer": "router-1", "auto_assign": 0}),
             ("webhooks", {"listen": "127.0.0.1",
                           "port": self.webhooks_port}),
             ("gateway", {"listen": "127.0.0.1", "port": self.gateway_port,

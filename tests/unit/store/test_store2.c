@@ -1629,7 +1629,7 @@ fresh_store_gets_the_current_schema(void **state)
 	struct store *ro = NULL;
 	uint64_t schema = 0;
 
-	assert_int_equal(STORE_SCHEMA, 2);
+	assert_int_equal(STORE_SCHEMA, 3);
 	assert_int_equal(store_schema(f->st, &schema), 0);
 	assert_int_equal(schema, STORE_SCHEMA);
 	store_close(f->st);
@@ -1672,7 +1672,7 @@ migration_rebuilds_feeds_and_timers_from_a_schema_1_store(void **state)
 	build_v1(dir);
 	assert_int_equal(store_open(&st, dir, MAP_MB, 0), 0);
 	assert_int_equal(store_schema(st, &schema), 0);
-	assert_int_equal(schema, 2);
+	assert_int_equal(schema, STORE_SCHEMA);
 
 	t = rtxn(st);
 	/* conversations keep their fields; the priority string is parsed */
@@ -1793,7 +1793,7 @@ migration_rebuilds_feeds_and_timers_from_a_schema_1_store(void **state)
 	k.mv_data = "schema";
 	assert_int_equal(mdb_get(txn, dbi, &k, &val), 0);
 	assert_int_equal(val.mv_size, 8);
-	assert_int_equal(get_be64(val.mv_data), 2);
+	assert_int_equal(get_be64(val.mv_data), STORE_SCHEMA);
 	assert_int_equal(mdb_dbi_open(txn, "conv", 0, &dbi), 0);
 	assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
 	while (mdb_cursor_get(cur, &k, &val, nconv == 0 ? MDB_FIRST :
@@ -1891,7 +1891,7 @@ read_only_open_of_a_schema_1_store_is_refused_until_migrated(void **state)
 	    INBOX_ESTATE);
 	assert_int_equal(store_open(&st, dir, MAP_MB, 0), 0);
 	assert_int_equal(store_schema(st, &schema), 0);
-	assert_int_equal(schema, 2);
+	assert_int_equal(schema, STORE_SCHEMA);
 	store_close(st);
 	assert_int_equal(store_open(&st, dir, MAP_MB, STORE_RDONLY), 0);
 	store_close(st);

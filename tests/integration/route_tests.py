@@ -1,0 +1,246 @@
+#!/usr/bin/env python3
+"""inboxd integration tests of routing and SLA: dialogs go to online agents
+with room and the right skills, wait in the unassigned queue when nobody
+can take them and move the moment someone can; SLA warnings and breaches
+reach inbox:sla and the websocket once each, also across a router restart,
+and a reply clears them. Real redis-server, router, gateway and webhooks.
+
+Usage: route_tests.py TEST_ID   (`--list` lists). Exit 0 pass, 1 fail,
+99 harness error.
+"""
+
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "harness"))
+
+from inboxd_harness import (  # noqa: E402
+    check, check_eq, envelope, run_test, stream_entries, wait_for)
+
+PW = "correct horse battery staple"
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+def sv(v):
+    return v.decode() if isinstance(v, bytes) else v
+
+
+def online(w, login):
+    ws = w.ws_connect(w.token(login, PW))
+    ws.call("ping")
+    return ws
+
+
+def command(w, cmd):
+    """Sends an operator command straight to inbox:cmd, as inboxctl does,
+    and waits for its answering event."""
+    cmd = dict(cmd, v=1, cmd_id="t-%d-%s" % (now_ms(), cmd["type"]))
+    top = w.redis("XREVRANGE", "inbox:events", "+", "-", "COUNT", "1")
+    last = sv(top[0][0]) if top else "0-0"
+    w.redis("XADD", "inbox:cmd", "*", "cmd", json.dumps(cmd))
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        r = w.redis("XREAD", "COUNT", "100", "BLOCK", "500", "STREAMS",
+                    "inbox:events", last)
+        for sid, f in stream_entries(r[0][1] if r else []):
+            last = sid
+            d = json.loads(f.get("data", "{}"))
+            if d.get("cmd_id") == cmd["cmd_id"]:
+                check(f["event"] != "command.failed", "command refused",
+                      cmd, d)
+                return d
+    raise AssertionError("no answer to %r" % cmd)
+
+
+def get(ws, cid):
+    return ws.call("conversation.get", id=cid)["conversation"]
+
+
+def post_new(w, ws, ext, thread):
+    w.post_ok("api1", envelope(ext, thread))
+    e = ws.wait_event("conversation.created",
+                      lambda e: e["data"]["conversation"]["thread"] == thread,
+                      timeout=10)
+    return e["data"]["conversation"]
+
+
+ROUTING = {"router": {"auto_assign": 1, "default_capacity": 2,
+                      "presence_lease_ms": 60000}}
+
+
+def test_routing_presence_skills_and_queue(w):
+    for login in ("ann", "bob", "sue"):
+        w.add_agent(login, PW, role="supervisor" if login == "sue" else
+                    "agent")
+    command(w, {"type": "agent.update", "login": "ann",
+                "skills": ["#Billing"], "capacity": 3})
+    d = command(w, {"type": "agent.update", "login": "bob", "skills": []})
+    check_eq(d["capacity"], None, "bob keeps the default capacity")
+    # nobody online: a new dialog waits unassigned
+    sue = online(w, "sue")
+    command(w, {"type": "agent.update", "login": "sue", "capacity": 0})
+    c0 = post_new(w, sue, "m-0", "t-0")
+    check_eq(c0["assignee"], None, "nobody online: unassigned")
+
+    # bob comes online: the queue drains into him
+    bob = online(w, "bob")
+    n = bob.wait_event("conversation.assigned",
+                       lambda e: e["data"]["conversation_id"] == c0["id"],
+                       timeout=10)
+    check_eq(n["data"]["assignee"], "bob", "queued dialog to bob")
+    sue.wait_event("agent.presence", lambda e: e["data"]["login"] == "bob"
+                   and e["data"]["presence"] == "online")
+    # bob's capacity is 2: the second goes to him, the third waits
+    c1 = post_new(w, sue, "m-1", "t-1")
+    check_eq(c1["assignee"], "bob", "second dialog to bob")
+    c2 = post_new(w, sue, "m-2", "t-2")
+    check_eq(c2["assignee"], None, "bob is full: the third waits")
+    # a #billing dialog in the queue is not bob's to take
+    sue.call("conversation.tag", id=c2["id"], add=["billing"])
+    bob.call("conversation.close", id=c1["id"])
+    time.sleep(0.5)
+    check_eq(get(sue, c2["id"])["assignee"], None,
+             "#billing never goes to bob, who lacks the skill")
+    c3 = post_new(w, sue, "m-3", "t-3")
+    check_eq(c3["assignee"], "bob", "bob took the untagged one")
+
+    # ann (billing) comes online: the #billing dialog goes to her
+    ann = online(w, "ann")
+    n = ann.wait_event("conversation.assigned",
+                       lambda e: e["data"]["conversation_id"] == c2["id"],
+                       timeout=10)
+    check_eq(get(sue, c2["id"])["assignee"], "ann", "billing to ann")
+    # load and presence are visible in the store's view of agents
+    # ann goes offline: new dialogs no longer reach her
+    ann.close()
+    sue.wait_event("agent.presence", lambda e: e["data"]["login"] == "ann"
+                   and e["data"]["presence"] == "offline", timeout=10)
+    c4 = post_new(w, sue, "m-4", "t-4")
+    check_eq(c4["assignee"], None, "ann offline, bob full: waits")
+    # a customer writing again to bob's closed dialog reopens it to bob
+    bob.call("conversation.close", id=c3["id"])
+    n = bob.wait_event("conversation.assigned",
+                       lambda e: e["data"]["conversation_id"] == c4["id"],
+                       timeout=10)
+    w.post_ok("api1", envelope("m-1b", "t-1"))
+    e = sue.wait_event("conversation.updated",
+                       lambda e: e["data"]["conversation"]["id"] == c1["id"]
+                       and e["data"].get("reopened"), timeout=10)
+    check_eq(e["data"]["conversation"]["assignee"], None,
+             "reopened while its agent is full: to the queue")
+    bob.call("conversation.close", id=c0["id"])
+    bob.wait_event("conversation.assigned",
+                   lambda e: e["data"]["conversation_id"] == c1["id"],
+                   timeout=10)
+    check_eq(get(sue, c1["id"])["assignee"], "bob", "back to bob")
+    # and it all survives a router restart: nothing assigned twice
+    w.kill("router")
+    w.start("router")
+    c5 = post_new(w, sue, "m-5", "t-5")
+    check_eq(c5["assignee"], None, "bob still full after restart")
+    feed = sue.call("feed", state="open", assignee="bob")["conversations"]
+    check_eq(sorted(c["id"] for c in feed), sorted([c1["id"], c4["id"]]),
+             "bob's open dialogs")
+
+
+SLA = {"router": {"auto_assign": 0, "sla_warning_pct": 50},
+       "sla fast": {"first_response": "4s", "next_response": "4s",
+                    "resolution": "1h", "priority": "urgent, high, normal"}}
+
+
+def sla_entries(w):
+    r = w.redis("XRANGE", "inbox:sla", "-", "+")
+    return [(f["event"], json.loads(f["data"]))
+            for _, f in stream_entries(r)]
+
+
+def test_sla_warning_and_breach_once_and_reply_clears(w):
+    w.add_agent("ann", PW)
+    ann = online(w, "ann")
+    t0 = now_ms()
+    a = post_new(w, ann, "m-a", "t-a")
+    check_eq(a["sla"]["policy"], "fast", "policy by priority")
+    check(abs(a["sla"]["due_first_response"] - (t0 + 4000)) < 1500,
+          "first response due in 4 s", a["sla"])
+    b = post_new(w, ann, "m-b", "t-b")
+    ann.call("conversation.assign", id=b["id"], assignee="ann")
+    ann.call("message.send", id=b["id"], text="On it")
+    warn = ann.wait_event("sla.warning", lambda e:
+                          e["data"]["conversation_id"] == a["id"], timeout=10)
+    check_eq(warn["data"]["timer"], "first_response", "warning timer")
+    check(warn["data"]["overdue_ms"] < 0, "warning before due", warn)
+    br = ann.wait_event("sla.breached", lambda e:
+                        e["data"]["conversation_id"] == a["id"], timeout=10)
+    check(br["data"]["overdue_ms"] >= 0, "breach after due", br)
+    time.sleep(2.5)
+    got = [(n, d["conversation_id"], d["timer"]) for n, d in sla_entries(w)]
+    check_eq(got, [("sla.warning", a["id"], "first_response"),
+                   ("sla.breached", a["id"], "first_response")],
+             "inbox:sla: one warning and one breach, none for the "
+             "answered dialog")
+    check(get(ann, a["id"])["sla"]["breached"], "conversation says breached")
+    # the customer writes again after the reply: next response runs
+    w.post_ok("api1", envelope("m-b2", "t-b"))
+    ann.wait_event("sla.warning", lambda e:
+                   e["data"]["conversation_id"] == b["id"]
+                   and e["data"]["timer"] == "next_response", timeout=10)
+    ann.call("message.send", id=b["id"], text="Done")
+    time.sleep(3.5)
+    got = [(n, d["conversation_id"], d["timer"]) for n, d in sla_entries(w)
+           if d["conversation_id"] == b["id"]]
+    check_eq(got, [("sla.warning", b["id"], "next_response")],
+             "the reply cleared the next-response breach")
+    # closing stops the resolution timer
+    ann.call("conversation.close", id=a["id"])
+    check(get(ann, a["id"])["sla"]["due_resolution"] is None,
+          "closed: no resolution due")
+
+
+def test_sla_breach_fires_once_after_router_downtime(w):
+    w.add_agent("ann", PW)
+    ann = online(w, "ann")
+    a = post_new(w, ann, "m-a", "t-a")
+    w.kill("router")
+    time.sleep(5.0)          # past the warning and the breach
+    w.start("router")
+    br = ann.wait_event("sla.breached", lambda e:
+                        e["data"]["conversation_id"] == a["id"], timeout=15)
+    check(br["data"]["overdue_ms"] >= 500, "late breach says how late", br)
+    w.kill("router")
+    w.start("router")
+    time.sleep(1.5)
+    got = [(n, d["conversation_id"]) for n, d in sla_entries(w)]
+    check_eq(got, [("sla.breached", a["id"])],
+             "exactly one alert: the breach (a stale warning is not sent), "
+             "not repeated by the second restart")
+
+
+TESTS = {
+    "routing_presence_skills_and_queue":
+        (test_routing_presence_skills_and_queue, ROUTING),
+    "sla_warning_and_breach_once_and_reply_clears":
+        (test_sla_warning_and_breach_once_and_reply_clears, SLA),
+    "sla_breach_fires_once_after_router_downtime":
+        (test_sla_breach_fires_once_after_router_downtime, SLA),
+}
+
+
+def main():
+    if len(sys.argv) != 2 or sys.argv[1] not in TESTS:
+        if len(sys.argv) == 2 and sys.argv[1] == "--list":
+            print("\n".join(TESTS))
+            sys.exit(0)
+        print("usage: %s TEST_ID\n  %s" % (sys.argv[0], "\n  ".join(TESTS)))
+        sys.exit(99)
+    func, conf = TESTS[sys.argv[1]]
+    run_test(sys.argv[1], func, conf_extra=conf)
+
+
+if __name__ == "__main__":
+    main()
