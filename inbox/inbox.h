@@ -168,6 +168,7 @@ struct inbox_config {
 	int router_batch;
 	int router_events_maxlen;
 	int router_claim_idle_ms;
+	int router_lease_ms;     /* the active router's lease in Redis */
 
 	char *webhooks_listen;
 	int webhooks_port;

@@ -48,6 +48,8 @@ router_create(const struct inbox_config *cfg)
 	rt_key(r->k_cmd, sizeof(r->k_cmd), cfg, "cmd");
 	rt_key(r->k_events, sizeof(r->k_events), cfg, "events");
 	rt_key(r->k_dead, sizeof(r->k_dead), cfg, "dead");
+	rt_key(r->k_lease, sizeof(r->k_lease), cfg, "router:lease");
+	rt_key(r->k_epoch, sizeof(r->k_epoch), cfg, "router:epoch");
 	snprintf(r->maxlen, sizeof(r->maxlen), "%d", cfg->router_events_maxlen);
 	if (cfg->business_week != NULL) {
 		struct inbox_err err;
@@ -270,6 +272,126 @@ sync_event_clock(struct router *r)
 	return 0;
 }
 
+/* ---- the lease: one active router -------------------------------------
+ *
+ * Routers of one store run active/standby. The active one holds
+ * <prefix>:router:lease ("<consumer> <epoch>", expiring after
+ * router.lease_ms unless renewed every third of it); a standby polls and
+ * takes the lease when it expires. The epoch (INCR <prefix>:router:epoch) is
+ * a fencing number: every write transaction checks that the store's
+ * "lease_epoch" is not above ours and writes ours, so a router that lost
+ * its lease while paused can commit nothing after its successor's first
+ * transaction. Pending entries of other consumers are claimed at takeover.
+ */
+
+static const char ACQUIRE_LUA[] =
+    "local v = redis.call('GET', KEYS[1]) "
+    "if v and string.sub(v, 1, #ARGV[1] + 1) ~= ARGV[1] .. ' ' then "
+    "return 0 end "
+    "local e = redis.call('INCR', KEYS[2]) "
+    "redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. e, 'PX', ARGV[2]) "
+    "return e";
+static const char RENEW_LUA[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+    "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
+
+/* Is this router still the store's writer? Writes its epoch in txn. */
+static bool
+fenced_in(struct router *r, struct store_txn *txn)
+{
+	uint64_t e = 0;
+	int rc;
+
+	rc = store_meta_get(txn, "lease_epoch", &e);
+	if (rc != 0 && rc != INBOX_ENOTFOUND)
+		fatalx("router: meta: %s", inbox_strerror(rc));
+	if (e > r->epoch) {
+		log_warnx("router: the store was written by lease epoch %llu, "
+		    "ours is %llu: standing by", (unsigned long long)e,
+		    (unsigned long long)r->epoch);
+		r->epoch = 0;
+		return false;
+	}
+	if (e < r->epoch && (rc = store_meta_put(txn, "lease_epoch",
+	    r->epoch)) != 0)
+		fatalx("router: meta: %s", inbox_strerror(rc));
+	return true;
+}
+
+/* Takes the lease when it is free or held by our own consumer name (an
+ * earlier incarnation of this router). Returns 0 (r->epoch set), 1 when
+ * another router holds it, or INBOX_EUNAVAIL. */
+static int
+lease_acquire(struct router *r)
+{
+	char ttl[16];
+	const char *argv[] = { "EVAL", ACQUIRE_LUA, "2", r->k_lease, r->k_epoch,
+	    r->cfg->router_consumer, ttl };
+	redisReply *rep;
+	int rc = 1;
+
+	snprintf(ttl, sizeof(ttl), "%d", r->cfg->router_lease_ms);
+	rep = redisCommandArgv(r->redis, 7, argv, NULL);
+	if (rep == NULL)
+		return INBOX_EUNAVAIL;
+	if (rep->type == REDIS_REPLY_INTEGER && rep->integer > 0) {
+		r->epoch = (uint64_t)rep->integer;
+		snprintf(r->lease_val, sizeof(r->lease_val), "%s %llu",
+		    r->cfg->router_consumer, (unsigned long long)r->epoch);
+		r->lease_renewed = rt_now_ms();
+		rc = 0;
+	} else if (rep->type == REDIS_REPLY_ERROR) {
+		log_warnx("router: lease: %s", rep->str);
+		rc = INBOX_EUNAVAIL;
+	}
+	freeReplyObject(rep);
+	return rc;
+}
+
+/* Renews the lease every third of its time. Returns 0, or INBOX_ESTATE
+ * when it is lost (another router holds it), or INBOX_EUNAVAIL. */
+static int
+lease_renew(struct router *r)
+{
+	char ttl[16];
+	const char *argv[] = { "EVAL", RENEW_LUA, "1", r->k_lease, r->lease_val,
+	    ttl };
+	int64_t now = rt_now_ms();
+	redisReply *rep;
+	int rc;
+
+	if (now - r->lease_renewed < r->cfg->router_lease_ms / 3)
+		return 0;
+	snprintf(ttl, sizeof(ttl), "%d", r->cfg->router_lease_ms);
+	rep = redisCommandArgv(r->redis, 6, argv, NULL);
+	if (rep == NULL)
+		return INBOX_EUNAVAIL;
+	rc = rep->type == REDIS_REPLY_INTEGER && rep->integer == 1 ? 0 :
+	    rep->type == REDIS_REPLY_ERROR ? INBOX_EUNAVAIL : INBOX_ESTATE;
+	freeReplyObject(rep);
+	if (rc == 0)
+		r->lease_renewed = now;
+	else if (rc == INBOX_ESTATE)
+		log_warnx("router: lost the lease (%s): standing by",
+		    r->lease_val);
+	return rc;
+}
+
+/* Gives the lease back on a clean stop, so a standby need not wait. */
+static void
+lease_release(struct router *r)
+{
+	const char *argv[] = { "EVAL", "if redis.call('GET', KEYS[1]) == "
+	    "ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
+	    "1", r->k_lease, r->lease_val };
+	redisReply *rep;
+
+	if (r->redis == NULL || r->epoch == 0)
+		return;
+	if ((rep = redisCommandArgv(r->redis, 5, argv, NULL)) != NULL)
+		freeReplyObject(rep);
+}
+
 /* ---- batches ----------------------------------------------------------- */
 
 static void
@@ -459,6 +581,10 @@ process_reply(struct router *r, const redisReply *rep)
 	memset(&b, 0, sizeof(b));
 	if ((rc = store_txn_begin(r->store, true, &txn)) != 0)
 		fatalx("router: write txn: %s", inbox_strerror(rc));
+	if (!fenced_in(r, txn)) {
+		store_txn_abort(txn);
+		return INBOX_ESTATE;
+	}
 	if (r->outbox_published) {
 		if ((rc = store_outbox_clear(txn)) != 0)
 			fatalx("router: outbox clear: %s", inbox_strerror(rc));
@@ -571,16 +697,14 @@ claim_stale(struct router *r, const char *stream)
 	}
 }
 
-/* Connects and does the start sequence: groups, outbox, clock, claims. */
+/* Connects and makes sure the consumer groups exist. */
 static int
 connect_redis(struct router *r)
 {
 	if ((r->redis = rt_redis_connect(r->cfg)) == NULL)
 		return INBOX_EUNAVAIL;
 	if (rt_group_create(r->redis, r->k_in, GROUP) != 0 ||
-	    rt_group_create(r->redis, r->k_cmd, GROUP) != 0 ||
-	    publish_outbox(r) != 0 || sync_event_clock(r) != 0 ||
-	    claim_stale(r, r->k_in) != 0 || claim_stale(r, r->k_cmd) != 0) {
+	    rt_group_create(r->redis, r->k_cmd, GROUP) != 0) {
 		redisFree(r->redis);
 		r->redis = NULL;
 		return INBOX_EUNAVAIL;
@@ -588,21 +712,37 @@ connect_redis(struct router *r)
 	return 0;
 }
 
-static void
-load_event_clock(struct router *r)
+/* After taking the lease: one write transaction fences the store with our
+ * epoch (the former router can commit nothing after it) and reads the
+ * state it left; then its outbox goes out and its pending entries are
+ * ours. */
+static int
+take_over(struct router *r)
 {
 	struct store_txn *txn;
 	int rc;
 
-	if ((rc = store_txn_begin(r->store, false, &txn)) != 0)
-		fatalx("router: read txn: %s", inbox_strerror(rc));
+	if ((rc = store_txn_begin(r->store, true, &txn)) != 0)
+		fatalx("router: write txn: %s", inbox_strerror(rc));
+	if (!fenced_in(r, txn)) {
+		store_txn_abort(txn);
+		return INBOX_ESTATE;
+	}
+	r->ev_ms = r->ev_seq = r->cmd_ms = r->cmd_seq = 0;
 	store_meta_get(txn, "event_ms", &r->ev_ms);
 	store_meta_get(txn, "event_seq", &r->ev_seq);
 	store_meta_get(txn, "cmd_ms", &r->cmd_ms);
 	store_meta_get(txn, "cmd_seq", &r->cmd_seq);
 	if ((rc = store_next_due(txn, &r->next_due)) != 0)
 		fatalx("router: timers: %s", inbox_strerror(rc));
-	store_txn_abort(txn);
+	if ((rc = store_txn_commit(txn)) != 0)
+		fatalx("router: commit: %s", inbox_strerror(rc));
+	r->outbox_published = false;
+	r->drain = true;
+	if (publish_outbox(r) != 0 || sync_event_clock(r) != 0 ||
+	    claim_stale(r, r->k_in) != 0 || claim_stale(r, r->k_cmd) != 0)
+		return INBOX_EUNAVAIL;
+	return 0;
 }
 
 static void
@@ -613,16 +753,23 @@ nap(int ms)
 	nanosleep(&ts, NULL);
 }
 
+static void
+drop_redis(struct router *r)
+{
+	redisFree(r->redis);
+	r->redis = NULL;
+	r->epoch = 0;
+}
+
 int
 router_run(struct router *r)
 {
-	bool pending = true, ready = false;
+	bool pending = true, ready = false, waiting = false;
 	int backoff = 100;
 
-	load_event_clock(r);
 	while (!rt_sig_pending()) {
 		redisReply *rep;
-		int n;
+		int n, rc;
 
 		if (r->redis == NULL) {
 			if (connect_redis(r) != 0) {
@@ -631,14 +778,36 @@ router_run(struct router *r)
 				continue;
 			}
 			backoff = 100;
-			pending = true;
-			if (!ready)
-				log_info("router ready: consuming %s and %s as "
-				    "%s/%s", r->k_in, r->k_cmd, GROUP,
-				    r->cfg->router_consumer);
-			else
+			if (ready)
 				log_info("router: reconnected to redis");
+		}
+		if (r->epoch == 0) {
+			rc = lease_acquire(r);
+			if (rc == 1) {
+				if (!waiting)
+					log_info("router standby ready: another "
+					    "router holds %s", r->k_lease);
+				waiting = ready = true;
+				nap(r->cfg->router_lease_ms / 4);
+				continue;
+			}
+			if (rc != 0 || (rc = take_over(r)) != 0) {
+				if (rc == INBOX_ESTATE)
+					nap(r->cfg->router_lease_ms / 4);
+				drop_redis(r);
+				continue;
+			}
+			pending = true;
+			waiting = false;
+			log_info("%s: consuming %s and %s as %s/%s (lease "
+			    "epoch %llu)", ready ? "router: took over" :
+			    "router ready", r->k_in, r->k_cmd, GROUP,
+			    r->cfg->router_consumer,
+			    (unsigned long long)r->epoch);
 			ready = true;
+		} else if (lease_renew(r) != 0) {
+			drop_redis(r);
+			continue;
 		}
 		rep = read_batch(r, pending);
 		if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
@@ -646,8 +815,7 @@ router_run(struct router *r)
 			    r->redis->errstr);
 			if (rep != NULL)
 				freeReplyObject(rep);
-			redisFree(r->redis);
-			r->redis = NULL;
+			drop_redis(r);
 			continue;
 		}
 		if (rep->type == REDIS_REPLY_ARRAY)
@@ -659,13 +827,13 @@ router_run(struct router *r)
 			n = 0;
 		freeReplyObject(rep);
 		if (n < 0) {
-			redisFree(r->redis);
-			r->redis = NULL;
+			drop_redis(r);
 			continue;
 		}
 		if (pending && n == 0)
 			pending = false;
 	}
+	lease_release(r);
 	log_info("router: stopping");
 	return 0;
 }

@@ -23,6 +23,11 @@ struct router {
 	const char *cmd_id;      /* the command being applied, or NULL */
 	int64_t next_due;        /* the earliest timer (ms), 0: none */
 	bool drain;              /* someone may take queued dialogs now */
+	/* active/standby: only the holder of the lease in Redis applies */
+	char k_lease[128], k_epoch[128];
+	char lease_val[128];     /* "<consumer> <epoch>" while we hold it */
+	uint64_t epoch;          /* our fencing number; 0: standby */
+	int64_t lease_renewed;   /* ms */
 	bool has_calendar;       /* [business_hours] is set */
 	struct inbox_calendar calendar;
 };

@@ -827,14 +827,17 @@ class Inboxd:
         return out
 
     # -- daemons ------------------------------------------------------------
-    def start(self, name, timeout=30):
-        """Start one daemon and wait until it is ready."""
+    def start(self, name, timeout=30, conf=None):
+        """Start one daemon and wait until it is ready. A name with a digit
+        suffix ("router2") is another instance of that program, usually
+        with its own `conf` file."""
         if name in self.procs and self.procs[name].running():
             raise HarnessError("%s already running" % name)
         n = self.starts.get(name, 0) + 1
         self.starts[name] = n
         logpath = os.path.join(self.tmp, "%s-%d.log" % (name, n))
-        argv = [self.exe[name], "-c", self.conf_path]
+        exe = self.exe.get(name) or self.exe[name.rstrip("0123456789")]
+        argv = [exe, "-c", conf or self.conf_path]
         f = open(logpath, "wb")
         try:
             popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
@@ -848,7 +851,7 @@ class Inboxd:
         self.procs[name] = proc
         self.logs.append(logpath)
         t0 = time.monotonic()
-        if name == "router":
+        if name.startswith("router"):
             self._wait_log(proc, "ready", timeout)
         elif name == "webhooks":
             self._wait_healthz(proc, self.webhooks_port, timeout)

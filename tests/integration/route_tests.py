@@ -18,7 +18,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "harness"))
 
 from inboxd_harness import (  # noqa: E402
-    check, check_eq, envelope, run_test, stream_entries, wait_for)
+    check, check_eq, envelope, log, run_test, stream_entries, wait_for)
+from inbox_tests import pipeline  # noqa: E402
 
 PW = "correct horse battery staple"
 
@@ -221,6 +222,105 @@ def test_sla_breach_fires_once_after_router_downtime(w):
              "not repeated by the second restart")
 
 
+FAILOVER = {"router": {"auto_assign": 1, "default_capacity": 100000,
+                       "lease_ms": 2000, "batch": 64}}
+
+
+def all_events(w):
+    out, last = [], "-"
+    while True:
+        r = w.redis("XRANGE", "inbox:events", last, "+", "COUNT", "5000")
+        ents = stream_entries(r)
+        if last != "-":
+            ents = ents[1:]
+        if not ents:
+            return out
+        out.extend(ents)
+        last = ents[-1][0]
+
+
+def test_failover_kill_active_router_mid_burst(w):
+    """Two routers, one active: SIGKILL it amid 3,000 envelopes; the
+    standby takes over within seconds and every message is stored and
+    announced once, every dialog created and assigned once."""
+    N, CONVS = 3000, 300
+    conf2 = w.conf_path + ".router2"
+    with open(w.conf_path) as f:
+        text = f.read()
+    with open(conf2, "w") as f:
+        f.write(text.replace("consumer = router-1", "consumer = router-2"))
+    w.start("router2", conf=conf2)
+    with open(w.procs["router2"].logpath) as f:
+        check("standby" in f.read(), "router2 is a standby")
+    for login in ("ann", "bob"):
+        w.add_agent(login, PW)
+    socks = [online(w, "ann"), online(w, "bob")]
+    batch = []
+    for i in range(N):
+        env = {"v": 1, "connector": "api1", "channel": "api",
+               "kind": "message", "external_id": "m-%d" % i,
+               "ts": 1790000000000 + i, "thread": "t-%d" % (i % CONVS),
+               "contact": {"external_id": "c-%d" % (i % CONVS),
+                           "name": "C%d" % (i % CONVS)},
+               "text": "message %d" % i}
+        batch.append(("XADD", "inbox:in", "*", "env", json.dumps(env)))
+    pipeline(w, batch)
+    wait_for(lambda: int(w.redis("XLEN", "inbox:events")) > 600, 30,
+             "the active router at work")
+    w.kill("router")
+    t_kill = time.time()
+    log("SIGKILL of the active router at %s events"
+        % w.redis("XLEN", "inbox:events"))
+
+    def took_over():
+        with open(w.procs["router2"].logpath) as f:
+            return "took over" in f.read()
+    wait_for(took_over, 15, "router2 takes over")
+    log("router2 took over after %.1fs" % (time.time() - t_kill))
+
+    def created():
+        return sum(1 for _, f in all_events(w)
+                   if f.get("event") == "message.created")
+    wait_for(lambda: created() >= N, 60, "every message announced")
+    time.sleep(1.0)
+    evs = all_events(w)
+    msgs, convs, assigned = {}, {}, {}
+    for _, f in evs:
+        d = json.loads(f.get("data", "{}"))
+        if f["event"] == "message.created":
+            ext = d["message"]["external_id"]
+            msgs[ext] = msgs.get(ext, 0) + 1
+        elif f["event"] == "conversation.created":
+            t = d["conversation"]["thread"]
+            convs[t] = convs.get(t, 0) + 1
+        elif f["event"] == "conversation.assigned":
+            c = d["conversation_id"]
+            assigned[c] = assigned.get(c, 0) + 1
+    check_eq(len(msgs), N, "messages announced")
+    check_eq([k for k, v in msgs.items() if v != 1], [],
+             "messages announced more than once")
+    check_eq(len(convs), CONVS, "conversations created")
+    check_eq([k for k, v in convs.items() if v != 1], [],
+             "conversations created more than once")
+    check_eq(len(assigned), CONVS, "conversations assigned")
+    check_eq([k for k, v in assigned.items() if v != 1], [],
+             "conversations assigned more than once")
+    stored = w.conversations("all")
+    check_eq(len(stored), CONVS, "conversations stored")
+    check_eq(sum(c["message_count"] for c in stored), N, "messages stored")
+    check_eq(sorted(set(c["assignee"] for c in stored)), ["ann", "bob"],
+             "both agents got dialogs")
+    pend = w.redis("XPENDING", "inbox:in", "router")
+    check_eq(int(pend[0]), 0, "nothing left pending")
+    # the old router comes back: it stands by, the store is not written
+    # by two
+    w.start("router")
+    with open(w.procs["router"].logpath) as f:
+        check("standby" in f.read(), "the restarted router stands by")
+    for s in socks:
+        s.close()
+
+
 TESTS = {
     "routing_presence_skills_and_queue":
         (test_routing_presence_skills_and_queue, ROUTING),
@@ -228,6 +328,8 @@ TESTS = {
         (test_sla_warning_and_breach_once_and_reply_clears, SLA),
     "sla_breach_fires_once_after_router_downtime":
         (test_sla_breach_fires_once_after_router_downtime, SLA),
+    "failover_kill_active_router_mid_burst":
+        (test_failover_kill_active_router_mid_burst, FAILOVER),
 }
 
 
