@@ -1,61 +1,114 @@
 /*
- * inboxctl: the operator's tool. Agents (through the router's command
- * stream: only the router writes the store), conversations (read from the
- * store), events (tail of inbox:events).
+ * inboxctl: the operator's tool. Agents, contact imports and any router
+ * command go through the router's command stream (only the router writes
+ * the store; ctl_call.c); conversations, contact exports and backups read
+ * the store; events tail inbox:events. See ctl_int.h for the other files.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <sodium.h>
 
-#include "inbox/rt/rt.h"
-#include "store/store.h"
+#include "router/ctl_int.h"
 
-struct ctl {
-	struct inbox_config cfg;
-	redisContext *redis;
-	char k_cmd[128], k_events[128];
-};
-
-static int
-usage(void)
+static void
+print_usage(FILE *f)
 {
-	fprintf(stderr,
-	    "usage: inboxctl -c FILE agent add LOGIN [--name NAME] [--role ROLE]\n"
-	    "                    [--password-stdin | --password PW]\n"
-	    "       inboxctl -c FILE agent passwd LOGIN [--password-stdin | --password PW]\n"
-	    "       inboxctl -c FILE conversations [--state open|snoozed|closed|all] [--json]\n"
-	    "       inboxctl -c FILE events tail [--from ID] [--count N] [--timeout SEC]\n");
+	fprintf(f,
+	    "usage: inboxctl -c FILE [-n] [-v] COMMAND [ARGS]\n"
+	    "\n"
+	    "  agent add LOGIN [--name NAME] [--role agent|supervisor|admin]\n"
+	    "                  [--password-stdin | --password PW]\n"
+	    "  agent passwd LOGIN [--password-stdin | --password PW]\n"
+	    "      create an agent, or set a password (through the router)\n"
+	    "  conversations [--state open|snoozed|closed|all] [--json]\n"
+	    "      list conversations (read from the store)\n"
+	    "  events tail [--from ID] [--count N] [--timeout SEC]\n"
+	    "      print the router's events, one JSON object a line\n"
+	    "  contacts export [--csv | --json] [-o FILE]\n"
+	    "      every contact, as CSV (default) or a JSON array\n"
+	    "  contacts import FILE.csv [--dry-run] [--json]\n"
+	    "      update or create contacts by e-mail, then phone; a report\n"
+	    "      per row (FILE - reads stdin)\n"
+	    "  cmd TYPE [--as LOGIN] [JSON-OBJECT]\n"
+	    "      send a router command (docs/protocol.md), print its answer\n"
+	    "  backup PATH\n"
+	    "      a consistent, compacted copy of the store into PATH (a new\n"
+	    "      or empty directory) while everything runs\n"
+	    "  help\n"
+	    "      this text\n"
+	    "\n"
+	    "Exit status: 0 done, 1 failed or refused, 2 usage.\n");
+}
+
+int
+ctl__usage(void)
+{
+	print_usage(stderr);
 	return 2;
 }
 
-static const char *
-opt_value(int argc, char **argv, const char *name)
+int
+ctl__args(int argc, char **argv, struct ctl_opt *opts, size_t nopts,
+    const char **ops, size_t min, size_t max, size_t *nops,
+    const char *missing)
 {
-	for (int i = 0; i + 1 < argc; i++) {
-		if (strcmp(argv[i], name) == 0)
-			return argv[i + 1];
-	}
-	return NULL;
-}
+	bool only_operands = false;
 
-static bool
-opt_flag(int argc, char **argv, const char *name)
-{
+	*nops = 0;
 	for (int i = 0; i < argc; i++) {
-		if (strcmp(argv[i], name) == 0)
-			return true;
+		const char *a = argv[i];
+		size_t k;
+
+		if (!only_operands && strcmp(a, "--") == 0) {
+			only_operands = true;
+			continue;
+		}
+		if (only_operands || a[0] != '-' || a[1] == '\0') {
+			if (*nops == max) {
+				fprintf(stderr, "inboxctl: unexpected argument "
+				    "'%s'\n", a);
+				return ctl__usage();
+			}
+			ops[(*nops)++] = a;
+			continue;
+		}
+		for (k = 0; k < nopts; k++)
+			if (strcmp(a, opts[k].name) == 0 ||
+			    (opts[k].alias && strcmp(a, opts[k].alias) == 0))
+				break;
+		if (k == nopts) {
+			fprintf(stderr, "inboxctl: unknown option '%s'\n", a);
+			return ctl__usage();
+		}
+		if (!opts[k].has_arg) {
+			opts[k].val = opts[k].name;
+			continue;
+		}
+		if (i + 1 == argc) {
+			fprintf(stderr, "inboxctl: option %s needs a value\n", a);
+			return ctl__usage();
+		}
+		opts[k].val = argv[++i];
 	}
-	return false;
+	if (*nops < min) {
+		fprintf(stderr, "inboxctl: %s\n", missing);
+		return ctl__usage();
+	}
+	return 0;
 }
 
-static int
-connect_redis(struct ctl *ctl)
+int
+ctl__connect(struct ctl *ctl)
 {
+	if (ctl->redis != NULL)
+		return 0;
 	if ((ctl->redis = rt_redis_connect(&ctl->cfg)) == NULL) {
 		fprintf(stderr, "inboxctl: cannot reach redis\n");
 		return -1;
@@ -63,96 +116,28 @@ connect_redis(struct ctl *ctl)
 	return 0;
 }
 
-/* The id of the newest entry of a stream, or "0-0". */
-static void
-stream_top(redisContext *c, const char *stream, char *out, size_t len)
+int
+ctl__store_open(struct ctl *ctl, struct store **st)
 {
-	redisReply *r = redisCommand(c, "XREVRANGE %s + - COUNT 1", stream);
+	int rc = store_open(st, ctl->cfg.store_path,
+	    ctl->cfg.store_map_size_mb, STORE_RDONLY);
 
-	snprintf(out, len, "0-0");
-	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
-	    r->element[0]->elements >= 1)
-		snprintf(out, len, "%s", r->element[0]->element[0]->str);
-	if (r != NULL)
-		freeReplyObject(r);
+	if (rc != 0 && rc != INBOX_ENOTFOUND)
+		fprintf(stderr, "inboxctl: store %s: %s\n", ctl->cfg.store_path,
+		    inbox_strerror(rc));
+	return rc;
 }
 
-/* Reads events after `from` until one carries cmd_id; prints the outcome. */
-static int
-await_answer(struct ctl *ctl, const char *from, const char *cmd_id,
-    int timeout_s)
-{
-	char last[64];
-	int64_t deadline = rt_now_ms() + (int64_t)timeout_s * 1000;
-
-	snprintf(last, sizeof(last), "%s", from);
-	while (rt_now_ms() < deadline) {
-		redisReply *r = redisCommand(ctl->redis,
-		    "XREAD COUNT 100 BLOCK 500 STREAMS %s %s", ctl->k_events,
-		    last);
-		int rc = -2;
-
-		if (r == NULL) {
-			fprintf(stderr, "inboxctl: redis: %s\n",
-			    ctl->redis->errstr);
-			return 1;
-		}
-		if (r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
-			redisReply *entries = r->element[0]->element[1];
-
-			for (size_t i = 0; i < entries->elements && rc == -2; i++) {
-				redisReply *e = entries->element[i];
-				const char *ev = rt_entry_field(e->element[1],
-				    "event", NULL);
-				const char *data = rt_entry_field(e->element[1],
-				    "data", NULL);
-				cJSON *d;
-				const cJSON *id;
-
-				snprintf(last, sizeof(last), "%s",
-				    e->element[0]->str);
-				if (ev == NULL || data == NULL)
-					continue;
-				d = cJSON_Parse(data);
-				id = cJSON_GetObjectItemCaseSensitive(d, "cmd_id");
-				if (cJSON_IsString(id) &&
-				    strcmp(id->valuestring, cmd_id) == 0) {
-					if (strcmp(ev, "command.failed") == 0) {
-						const cJSON *err =
-						    cJSON_GetObjectItem(d, "error");
-						const cJSON *msg =
-						    cJSON_GetObjectItem(err, "message");
-						fprintf(stderr, "inboxctl: refused: %s\n",
-						    cJSON_IsString(msg) ?
-						    msg->valuestring : data);
-						rc = 1;
-					} else {
-						printf("%s: %s\n", ev, data);
-						rc = 0;
-					}
-				}
-				cJSON_Delete(d);
-			}
-		}
-		freeReplyObject(r);
-		if (rc != -2)
-			return rc;
-	}
-	fprintf(stderr, "inboxctl: no answer from the router within %d s "
-	    "(is inbox-router running?)\n", timeout_s);
-	return 1;
-}
-
+/* The password of --password, or the first line of stdin. */
 static char *
-read_password(int argc, char **argv)
+read_password(const char *pw, bool from_stdin)
 {
-	const char *pw = opt_value(argc, argv, "--password");
 	char buf[1024];
 	size_t n;
 
 	if (pw != NULL)
 		return xstrdup(pw);
-	if (!opt_flag(argc, argv, "--password-stdin")) {
+	if (!from_stdin) {
 		fprintf(stderr, "inboxctl: give --password-stdin or --password\n");
 		return NULL;
 	}
@@ -172,64 +157,70 @@ read_password(int argc, char **argv)
 static int
 cmd_agent(struct ctl *ctl, int argc, char **argv)
 {
+	struct ctl_opt opts[] = {
+		{ "--name", NULL, true, NULL },
+		{ "--role", NULL, true, NULL },
+		{ "--password", NULL, true, NULL },
+		{ "--password-stdin", NULL, false, NULL },
+	};
 	char hash[crypto_pwhash_STRBYTES];
-	unsigned char raw[16];
-	char cmd_id[33], top[64];
-	const char *name, *role;
-	char *pw = NULL, *json = NULL;
+	const char *ops[1], *code, *msg;
+	struct ctl_call call;
+	char *pw = NULL, *data;
 	cJSON *cmd = NULL;
-	redisReply *r;
+	size_t nops;
 	bool add;
-	int rc = 1;
+	int rc;
 
-	if (argc < 2 || (strcmp(argv[0], "add") != 0 &&
-	    strcmp(argv[0], "passwd") != 0))
-		return usage();
+	if (argc < 1 || (strcmp(argv[0], "add") != 0 &&
+	    strcmp(argv[0], "passwd") != 0)) {
+		fprintf(stderr, "inboxctl: agent: add or passwd?\n");
+		return ctl__usage();
+	}
 	add = strcmp(argv[0], "add") == 0;
+	/* passwd takes no --name or --role */
+	if ((rc = ctl__args(argc - 1, argv + 1, add ? opts : opts + 2,
+	    add ? 4 : 2, ops, 1, 1, &nops, "agent: which login?")) != 0)
+		return rc;
 	if (sodium_init() < 0) {
 		fprintf(stderr, "inboxctl: libsodium failed to start\n");
 		return 1;
 	}
-	if ((pw = read_password(argc, argv)) == NULL)
+	if ((pw = read_password(opts[2].val, opts[3].val != NULL)) == NULL)
 		return 1;
+	rc = 1;
 	if (crypto_pwhash_str(hash, pw, strlen(pw),
 	    crypto_pwhash_OPSLIMIT_INTERACTIVE,
 	    crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
 		fprintf(stderr, "inboxctl: password hashing failed (memory)\n");
 		goto out;
 	}
-	sodium_memzero(pw, strlen(pw));
-	randombytes_buf(raw, sizeof(raw));
-	inbox_hex(cmd_id, raw, sizeof(raw));
-
 	cmd = cJSON_CreateObject();
 	cJSON_AddNumberToObject(cmd, "v", 1);
 	cJSON_AddStringToObject(cmd, "type", add ? "agent.add" : "agent.passwd");
-	cJSON_AddStringToObject(cmd, "cmd_id", cmd_id);
-	cJSON_AddStringToObject(cmd, "login", argv[1]);
+	cJSON_AddStringToObject(cmd, "login", ops[0]);
 	cJSON_AddStringToObject(cmd, "pwhash", hash);
-	if ((name = opt_value(argc, argv, "--name")) != NULL)
-		cJSON_AddStringToObject(cmd, "name", name);
-	if ((role = opt_value(argc, argv, "--role")) != NULL)
-		cJSON_AddStringToObject(cmd, "role", role);
-	json = cJSON_PrintUnformatted(cmd);
-
-	if (connect_redis(ctl) != 0)
-		goto out;
-	stream_top(ctl->redis, ctl->k_events, top, sizeof(top));
-	r = redisCommand(ctl->redis, "XADD %s * cmd %s", ctl->k_cmd, json);
-	if (rt_reply_is_error(r)) {
-		fprintf(stderr, "inboxctl: XADD %s: %s\n", ctl->k_cmd,
-		    r ? r->str : ctl->redis->errstr);
-		if (r != NULL)
-			freeReplyObject(r);
-		goto out;
+	if (opts[0].val != NULL)
+		cJSON_AddStringToObject(cmd, "name", opts[0].val);
+	if (opts[1].val != NULL)
+		cJSON_AddStringToObject(cmd, "role", opts[1].val);
+	memset(&call, 0, sizeof(call));
+	call.cmd = cmd;
+	if (ctl__call(ctl, &call, 1, CTL_ANSWER_TIMEOUT_S) != 0) {
+		fprintf(stderr, "inboxctl: agent %s: %s\n", argv[0], call.err);
+	} else if ((msg = ctl__call_failure(&call, &code)) != NULL) {
+		fprintf(stderr, "inboxctl: agent %s refused: %s: %s\n", argv[0],
+		    code, msg);
+	} else {
+		data = cJSON_PrintUnformatted(call.data);
+		printf("%s: %s\n", call.event, data ? data : "null");
+		free(data);
+		rc = 0;
 	}
-	freeReplyObject(r);
-	rc = await_answer(ctl, top, cmd_id, 15);
+	ctl__call_finish(&call, 1);
 out:
+	sodium_memzero(pw, strlen(pw));
 	free(pw);
-	free(json);
 	cJSON_Delete(cmd);
 	return rc;
 }
@@ -261,33 +252,40 @@ print_table(const cJSON *arr)
 static int
 cmd_conversations(struct ctl *ctl, int argc, char **argv)
 {
-	const char *state_opt = opt_value(argc, argv, "--state");
-	bool json = opt_flag(argc, argv, "--json");
+	struct ctl_opt opts[] = {
+		{ "--state", NULL, true, NULL },
+		{ "--json", NULL, false, NULL },
+	};
 	struct store *st = NULL;
 	struct store_txn *txn = NULL;
-	cJSON *arr = cJSON_CreateArray();
+	cJSON *arr = NULL;
+	const char *ops[1];
+	size_t nops;
 	int states[STORE_STATE__COUNT], nstates = 0, rc;
 
-	if (state_opt == NULL) {
+	if ((rc = ctl__args(argc, argv, opts, 2, ops, 0, 0, &nops, "")) != 0)
+		return rc;
+	if (opts[0].val == NULL) {
 		states[nstates++] = STORE_STATE_OPEN;
-	} else if (strcmp(state_opt, "all") == 0) {
+	} else if (strcmp(opts[0].val, "all") == 0) {
 		for (int i = 0; i < STORE_STATE__COUNT; i++)
 			states[nstates++] = i;
-	} else if (store_state_parse(state_opt, &states[0]) == 0) {
+	} else if (store_state_parse(opts[0].val, &states[0]) == 0) {
 		nstates = 1;
 	} else {
 		fprintf(stderr, "inboxctl: unknown state '%s' (open, snoozed, "
-		    "closed, all)\n", state_opt);
-		cJSON_Delete(arr);
+		    "closed, all)\n", opts[0].val);
 		return 2;
 	}
-	rc = store_open(&st, ctl->cfg.store_path, ctl->cfg.store_map_size_mb,
-	    STORE_RDONLY);
+	arr = cJSON_CreateArray();
+	rc = ctl__store_open(ctl, &st);
 	if (rc == INBOX_ENOTFOUND) {
 		rc = 0; /* no store yet: nothing was ever received */
 		goto print;
 	}
-	if (rc != 0 || (rc = store_txn_begin(st, false, &txn)) != 0) {
+	if (rc != 0)
+		goto out;
+	if ((rc = store_txn_begin(st, false, &txn)) != 0) {
 		fprintf(stderr, "inboxctl: store %s: %s\n", ctl->cfg.store_path,
 		    inbox_strerror(rc));
 		goto out;
@@ -306,7 +304,7 @@ cmd_conversations(struct ctl *ctl, int argc, char **argv)
 		goto out;
 	}
 print:
-	if (json) {
+	if (opts[1].val != NULL) {
 		char *s = cJSON_PrintUnformatted(arr);
 		printf("%s\n", s);
 		free(s);
@@ -320,35 +318,67 @@ out:
 	return rc == 0 ? 0 : 1;
 }
 
+/* A whole decimal number in [min, max]; false when s is not one. */
+static bool
+number_arg(const char *s, double min, double max, double *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtod(s, &end);
+	return s[0] != '\0' && *end == '\0' && errno == 0 && *out >= min &&
+	    *out <= max;
+}
+
 static int
 cmd_events(struct ctl *ctl, int argc, char **argv)
 {
-	const char *from = opt_value(argc, argv, "--from");
-	const char *count_s = opt_value(argc, argv, "--count");
-	const char *timeout_s = opt_value(argc, argv, "--timeout");
-	long count = count_s ? strtol(count_s, NULL, 10) : -1;
-	int64_t deadline = timeout_s ?
-	    rt_now_ms() + (int64_t)(strtod(timeout_s, NULL) * 1000) : 0;
+	struct ctl_opt opts[] = {
+		{ "--from", NULL, true, NULL },
+		{ "--count", NULL, true, NULL },
+		{ "--timeout", NULL, true, NULL },
+	};
+	const char *ops[1];
+	double count = -1, timeout = 0;
+	int64_t deadline = 0;
 	char last[64];
+	size_t nops;
 	long seen = 0;
+	int rc;
 
-	if (argc < 1 || strcmp(argv[0], "tail") != 0)
-		return usage();
-	if (connect_redis(ctl) != 0)
+	if (argc < 1 || strcmp(argv[0], "tail") != 0) {
+		fprintf(stderr, "inboxctl: events: tail?\n");
+		return ctl__usage();
+	}
+	if ((rc = ctl__args(argc - 1, argv + 1, opts, 3, ops, 0, 0, &nops,
+	    "")) != 0)
+		return rc;
+	if (opts[1].val != NULL && (!number_arg(opts[1].val, 0, 1e9, &count) ||
+	    count != (double)(long)count)) {
+		fprintf(stderr, "inboxctl: --count: a whole number, please\n");
+		return 2;
+	}
+	if (opts[2].val != NULL && !number_arg(opts[2].val, 0, 1e7, &timeout)) {
+		fprintf(stderr, "inboxctl: --timeout: seconds, please\n");
+		return 2;
+	}
+	if (opts[2].val != NULL)
+		deadline = rt_now_ms() + (int64_t)(timeout * 1000);
+	if (ctl__connect(ctl) != 0)
 		return 1;
-	if (from != NULL)
-		snprintf(last, sizeof(last), "%s", from);
-	else
-		stream_top(ctl->redis, ctl->k_events, last, sizeof(last));
-	while (count < 0 || seen < count) {
+	if (opts[0].val != NULL)
+		snprintf(last, sizeof(last), "%s", opts[0].val);
+	else if (ctl__stream_top(ctl, ctl->k_events, last, sizeof(last)) != 0)
+		return 1;
+	while (count < 0 || seen < (long)count) {
 		redisReply *r;
 
 		if (deadline && rt_now_ms() >= deadline)
 			break;
 		r = redisCommand(ctl->redis,
-		    "XREAD COUNT 1000 BLOCK 500 STREAMS %s %s", ctl->k_events,
-		    last);
-		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+		    "XREAD COUNT 1000 BLOCK %d STREAMS %s %s",
+		    ctl__block_ms(ctl), ctl->k_events, last);
+		if (rt_reply_is_error(r)) {
 			fprintf(stderr, "inboxctl: XREAD: %s\n",
 			    r ? r->str : ctl->redis->errstr);
 			if (r != NULL)
@@ -359,7 +389,7 @@ cmd_events(struct ctl *ctl, int argc, char **argv)
 			redisReply *entries = r->element[0]->element[1];
 
 			for (size_t i = 0; i < entries->elements &&
-			    (count < 0 || seen < count); i++) {
+			    (count < 0 || seen < (long)count); i++) {
 				redisReply *e = entries->element[i];
 				const char *ev = rt_entry_field(e->element[1],
 				    "event", NULL);
@@ -380,12 +410,126 @@ cmd_events(struct ctl *ctl, int argc, char **argv)
 	return 0;
 }
 
+/* 1 when directory path holds nothing, 0 when it holds something, -1 when
+ * it cannot be read (errno set). */
+static int
+dir_empty(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	int empty = 1;
+
+	if (d == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL && empty)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			empty = 0;
+	closedir(d);
+	return empty;
+}
+
+static int
+cmd_backup(struct ctl *ctl, int argc, char **argv)
+{
+	struct store *st = NULL;
+	struct stat sb;
+	const char *ops[1], *path;
+	char *data = NULL;
+	size_t nops, n;
+	int rc, e;
+
+	if ((rc = ctl__args(argc, argv, NULL, 0, ops, 1, 1, &nops, "backup: "
+	    "where to? (a new or empty directory)")) != 0)
+		return rc;
+	path = ops[0];
+	if (stat(path, &sb) == 0) {
+		if (!S_ISDIR(sb.st_mode)) {
+			fprintf(stderr, "inboxctl: backup: %s exists and is not "
+			    "a directory (give a new or empty directory)\n",
+			    path);
+			return 1;
+		}
+		if ((e = dir_empty(path)) != 1) {
+			fprintf(stderr, "inboxctl: backup: %s %s (give a new or "
+			    "empty directory)\n", path, e == 0 ? "is not empty" :
+			    strerror(errno));
+			return 1;
+		}
+	} else if (errno != ENOENT) {
+		fprintf(stderr, "inboxctl: backup: %s: %s\n", path,
+		    strerror(errno));
+		return 1;
+	}
+	rc = ctl__store_open(ctl, &st);
+	if (rc == INBOX_ENOTFOUND)
+		fprintf(stderr, "inboxctl: backup: no store at %s yet: nothing "
+		    "to back up\n", ctl->cfg.store_path);
+	if (rc != 0)
+		return 1;
+	if ((rc = store_backup(st, path)) != 0) {
+		fprintf(stderr, "inboxctl: backup to %s failed: %s\n", path,
+		    inbox_strerror(rc));
+		goto out;
+	}
+	n = strlen(path) + sizeof("/data.mdb");
+	data = xmalloc(n);
+	snprintf(data, n, "%s/data.mdb", path);
+	if (stat(data, &sb) != 0) {
+		fprintf(stderr, "inboxctl: backup: %s: %s\n", data,
+		    strerror(errno));
+		rc = INBOX_EIO;
+		goto out;
+	}
+	printf("%s: %lld bytes, a compacted copy of %s\n", data,
+	    (long long)sb.st_size, ctl->cfg.store_path);
+out:
+	free(data);
+	store_close(st);
+	return rc == 0 ? 0 : 1;
+}
+
+/* `inboxctl help`, `-h` or `--help`, with or without -c FILE: the first
+ * operand decides, before any config is read. */
+static bool
+wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-c") == 0) {
+			i++;
+			continue;
+		}
+		if (strcmp(argv[i], "-h") == 0 ||
+		    strcmp(argv[i], "--help") == 0)
+			return true;
+		if (argv[i][0] != '-')
+			return strcmp(argv[i], "help") == 0;
+	}
+	return false;
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(struct ctl *ctl, int argc, char **argv);
+} commands[] = {
+	{ "agent", cmd_agent },
+	{ "conversations", cmd_conversations },
+	{ "events", cmd_events },
+	{ "contacts", ctl__contacts },
+	{ "cmd", ctl__cmd },
+	{ "backup", cmd_backup },
+};
+
 int
 main(int argc, char **argv)
 {
 	struct ctl ctl;
+	size_t i;
 	int argi, rc;
 
+	if (wants_help(argc, argv)) {
+		print_usage(stdout);
+		return 0;
+	}
 	memset(&ctl, 0, sizeof(ctl));
 	rc = rt_proc_init(&ctl.cfg, "inboxctl", argc, argv, &argi);
 	if (rc != 0) {
@@ -398,16 +542,18 @@ main(int argc, char **argv)
 	rt_key(ctl.k_events, sizeof(ctl.k_events), &ctl.cfg, "events");
 	argc -= argi;
 	argv += argi;
-	if (argc < 1)
-		rc = usage();
-	else if (strcmp(argv[0], "agent") == 0)
-		rc = cmd_agent(&ctl, argc - 1, argv + 1);
-	else if (strcmp(argv[0], "conversations") == 0)
-		rc = cmd_conversations(&ctl, argc - 1, argv + 1);
-	else if (strcmp(argv[0], "events") == 0)
-		rc = cmd_events(&ctl, argc - 1, argv + 1);
-	else
-		rc = usage();
+	for (i = 0; argc >= 1 && i < sizeof(commands) / sizeof(commands[0]);
+	    i++)
+		if (strcmp(argv[0], commands[i].name) == 0)
+			break;
+	if (argc < 1) {
+		rc = ctl__usage();
+	} else if (i == sizeof(commands) / sizeof(commands[0])) {
+		fprintf(stderr, "inboxctl: unknown command '%s'\n", argv[0]);
+		rc = ctl__usage();
+	} else {
+		rc = commands[i].fn(&ctl, argc - 1, argv + 1);
+	}
 	if (ctl.redis != NULL)
 		redisFree(ctl.redis);
 	inbox_config_finish(&ctl.cfg);
