@@ -205,11 +205,17 @@ conv_decode(const MDB_val *v, uint64_t id, struct store_conv *c)
 			}
 			c->sla.fired = store__r_u8(&r);
 		}
+		if (store__r_more(&r)) {
+			c->survey_sent_at = (int64_t)store__r_u64(&r);
+			c->rating = (int)store__r_u8(&r);
+			c->rated_at = (int64_t)store__r_u64(&r);
+			c->auto_reply_at = (int64_t)store__r_u64(&r);
+		}
 	}
 	if (!store__r_ok(&r) || c->connector == NULL || c->thread == NULL ||
 	    c->state >= STORE_STATE__COUNT || c->ntags > STORE_TAGS_MAX ||
 	    c->priority >= INBOX_PRIO__COUNT ||
-	    c->nature >= INBOX_NATURE__COUNT) {
+	    c->nature >= INBOX_NATURE__COUNT || c->rating > 5) {
 		log_warnx("store: conversation %llu: corrupt record",
 		    (unsigned long long)id);
 		return INBOX_EINVAL;
@@ -277,6 +283,10 @@ conv_encode(struct rec_w *w, const struct store_conv *c)
 		store__w_u64(w, (uint64_t)c->sla.t[k].due_at);
 	}
 	store__w_u8(w, c->sla.fired & 0xff);
+	store__w_u64(w, (uint64_t)c->survey_sent_at);
+	store__w_u8(w, (unsigned)c->rating);
+	store__w_u64(w, (uint64_t)c->rated_at);
+	store__w_u64(w, (uint64_t)c->auto_reply_at);
 }
 
 /* Deletes the index and timer keys of the stored version of conversation id

@@ -111,6 +111,10 @@ store_conv_json(struct store_txn *txn, const struct store_conv *c)
 	add_time_or_null(o, "closed_at", c->closed_at);
 	cJSON_AddNumberToObject(o, "reopen_count", c->reopen_count);
 	cJSON_AddNumberToObject(o, "message_count", c->message_count);
+	if (c->rating != 0) {
+		cJSON_AddNumberToObject(o, "rating", c->rating);
+		add_time_or_null(o, "rated_at", c->rated_at);
+	}
 	if (c->sla_policy != NULL) {
 		cJSON *sla = cJSON_AddObjectToObject(o, "sla");
 

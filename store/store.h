@@ -73,6 +73,10 @@ struct store_conv {
 	/* schema 3 */
 	const char *sla_policy;  /* the SLA policy's name; NULL: none */
 	struct inbox_sla sla;    /* its timers (route.h) */
+	int64_t survey_sent_at;  /* the satisfaction survey went out; 0: no */
+	int rating;              /* the customer's 1..5; 0: none */
+	int64_t rated_at;
+	int64_t auto_reply_at;   /* the last auto-reply sent; 0: never */
 };
 
 struct store_msg {
