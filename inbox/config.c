@@ -12,9 +12,10 @@
 #include "inbox/dialog.h"
 #include "inbox/inbox.h"
 #include "inbox/route.h"
+#include "inbox/rules.h"
 
 enum conf_type { CT_STR, CT_INT, CT_LEVEL, CT_CHANNEL, CT_DURATION, CT_HOURS,
-	CT_PRIOS };
+	CT_PRIOS, CT_BOOL, CT_WHEN };
 
 struct conf_key {
 	const char *section;     /* NULL: a [connector <id>] key */
@@ -46,6 +47,12 @@ static const struct conf_key global_keys[] = {
 	G("router", "claim_idle_ms", CT_INT, router_claim_idle_ms, 0,
 	    86400000, "0"),
 	G("router", "lease_ms", CT_INT, router_lease_ms, 2000, 600000, "5000"),
+	G("router", "auto_reply_interval", CT_DURATION,
+	    router_auto_reply_interval_ms, 0, 0, "1d"),
+	G("router", "survey_template", CT_STR, router_survey_template, 1, 64,
+	    NULL),
+	G("router", "survey_window", CT_DURATION, router_survey_window_ms, 0, 0,
+	    "7d"),
 	G("router", "auto_assign", CT_INT, router_auto_assign, 0, 1, "1"),
 	G("router", "default_capacity", CT_INT, router_default_capacity, 0,
 	    100000, "10"),
@@ -84,6 +91,25 @@ static const struct conf_key sla_keys[] = {
 	S("tags", CT_STR, tags),
 };
 #define NSLA (sizeof(sla_keys) / sizeof(sla_keys[0]))
+
+#define R(key, type, field) \
+	{ NULL, key, type, offsetof(struct inbox_rule, field), 0, 0, NULL }
+static const struct conf_key rule_keys[] = {
+	R("channel", CT_STR, channels),
+	R("connector", CT_STR, connectors),
+	R("contact_field", CT_STR, contact_field),
+	R("keyword", CT_STR, keywords),
+	R("regex", CT_STR, regex),
+	R("when", CT_WHEN, when),
+	R("first_contact", CT_BOOL, first_contact),
+	R("tags", CT_STR, tags),
+	R("priority", CT_STR, priority),
+	R("nature", CT_STR, nature),
+	R("assign", CT_STR, assign),
+	R("auto_reply", CT_STR, auto_reply),
+	R("stop", CT_BOOL, stop),
+};
+#define NRULE (sizeof(rule_keys) / sizeof(rule_keys[0]))
 
 static const struct conf_key connector_keys[] = {
 	C("channel", CT_CHANNEL, channel),
@@ -169,6 +195,26 @@ set_value(const struct conf_key *k, void *base, const char *val, char *msg,
 			return INBOX_EINVAL;
 		}
 		return 0;
+	case CT_BOOL:
+		if (strcmp(val, "yes") != 0 && strcmp(val, "no") != 0) {
+			snprintf(msg, msglen, "'%s' is not yes or no", val);
+			return INBOX_EINVAL;
+		}
+		*(bool *)(void *)p = strcmp(val, "yes") == 0;
+		return 0;
+	case CT_WHEN:
+		if (strcmp(val, "any") == 0)
+			*(int *)(void *)p = INBOX_RULE_ANY_TIME;
+		else if (strcmp(val, "business") == 0)
+			*(int *)(void *)p = INBOX_RULE_BUSINESS;
+		else if (strcmp(val, "outside_business") == 0)
+			*(int *)(void *)p = INBOX_RULE_OUTSIDE_BUSINESS;
+		else {
+			snprintf(msg, msglen, "'%s' is not any, business or "
+			    "outside_business", val);
+			return INBOX_EINVAL;
+		}
+		return 0;
 	case CT_HOURS:
 		if (strcmp(val, "business") != 0 && strcmp(val, "calendar") != 0) {
 			snprintf(msg, msglen, "'%s' is not business or calendar",
@@ -236,6 +282,9 @@ inbox_config_finish(struct inbox_config *cfg)
 		free(cfg->sla[i].tags);
 	}
 	free(cfg->sla);
+	for (size_t i = 0; i < cfg->nrules; i++)
+		inbox_rule_finish(&cfg->rules[i]);
+	free(cfg->rules);
 	free(cfg->file);
 	memset(cfg, 0, sizeof(*cfg));
 }
@@ -284,11 +333,12 @@ struct parse_state {
 	const char *file;
 	struct inbox_err *err;
 	int section;             /* index into sections[], -1 none, -2 connector,
-	                          * -3 sla */
+	                          * -3 sla, -4 rule */
 	int section_line;
 	bool seen_global[NGLOBAL];
 	bool seen_conn[NCONN];
 	bool seen_sla[NSLA];
+	bool seen_rule[NRULE];
 };
 
 static const char *const sections[] = {
@@ -322,6 +372,16 @@ close_section(struct parse_state *st)
 {
 	struct inbox_connector_conf *cc;
 
+	if (st->section == -4) {
+		struct inbox_rule *r = &st->cfg->rules[st->cfg->nrules - 1];
+		struct inbox_err e;
+
+		memset(&e, 0, sizeof(e));
+		if (inbox_rule_prepare(r, &e) != 0)
+			return fail(st, st->section_line, e.field[0] ? e.field :
+			    NULL, "rule '%s': %s", r->name, e.msg);
+		return 0;
+	}
 	if (st->section == -3) {
 		const struct inbox_sla_policy *p =
 		    &st->cfg->sla[st->cfg->nsla - 1];
@@ -372,6 +432,28 @@ open_section(struct parse_state *st, int line, char *name)
 		cc->id = xstrdup(id);
 		memset(st->seen_conn, 0, sizeof(st->seen_conn));
 		st->section = -2;
+		return 0;
+	}
+	if (strncmp(name, "rule", 4) == 0 &&
+	    (name[4] == ' ' || name[4] == '\t' || name[4] == '\0')) {
+		char *id = trim(name + 4, name + strlen(name));
+		struct inbox_rule *r;
+
+		if (!inbox_connector_id_valid(id))
+			return fail(st, line, NULL, "section [rule <name>] needs "
+			    "a name of 1-64 of A-Za-z0-9._-");
+		for (size_t i = 0; i < st->cfg->nrules; i++)
+			if (strcmp(st->cfg->rules[i].name, id) == 0)
+				return fail(st, line, NULL, "rule '%s' is "
+				    "defined twice", id);
+		st->cfg->rules = xrealloc(st->cfg->rules,
+		    (st->cfg->nrules + 1) * sizeof(*r));
+		r = &st->cfg->rules[st->cfg->nrules++];
+		memset(r, 0, sizeof(*r));
+		r->name = xstrdup(id);
+		r->line = line;
+		memset(st->seen_rule, 0, sizeof(st->seen_rule));
+		st->section = -4;
 		return 0;
 	}
 	if (strncmp(name, "sla", 3) == 0 &&
@@ -474,6 +556,22 @@ parse_line(struct parse_state *st, int line, char *s)
 		}
 		return fail(st, line, key, "unknown key in [connector %s]",
 		    cc->id);
+	}
+	if (st->section == -4) {
+		struct inbox_rule *r = &st->cfg->rules[st->cfg->nrules - 1];
+
+		for (size_t i = 0; i < NRULE; i++) {
+			if (strcmp(rule_keys[i].name, key) != 0)
+				continue;
+			if (st->seen_rule[i])
+				return fail(st, line, key, "set twice");
+			st->seen_rule[i] = true;
+			if (set_value(&rule_keys[i], r, val, msg,
+			    sizeof(msg)) != 0)
+				return fail(st, line, key, "%s", msg);
+			return 0;
+		}
+		return fail(st, line, key, "unknown key in [rule %s]", r->name);
 	}
 	if (st->section == -3) {
 		struct inbox_sla_policy *p = &st->cfg->sla[st->cfg->nsla - 1];
@@ -594,10 +692,15 @@ inbox_config_dump(const struct inbox_config *cfg, FILE *out)
 			fprintf(out, "%s = %s\n", k->name,
 			    level_names[*(const int *)(const void *)p]);
 			break;
-		case CT_CHANNEL:
 		case CT_DURATION:
+			fprintf(out, "%s = %llds\n", k->name, (long long)(*(
+			    const int64_t *)(const void *)p / 1000));
+			break;
+		case CT_CHANNEL:
 		case CT_HOURS:
 		case CT_PRIOS:
+		case CT_BOOL:
+		case CT_WHEN:
 			break;
 		}
 	}
@@ -629,6 +732,9 @@ inbox_config_dump(const struct inbox_config *cfg, FILE *out)
 		if (p->tags)
 			fprintf(out, "tags = %s\n", p->tags);
 	}
+	for (size_t i = 0; i < cfg->nrules; i++)
+		fprintf(out, "\n# [rule %s] (line %d)\n", cfg->rules[i].name,
+		    cfg->rules[i].line);
 }
 
 bool

@@ -306,6 +306,36 @@ out:
 	return rc;
 }
 
+char *
+inbox_casefold(const char *in)
+{
+	const unsigned char *s = (const unsigned char *)in;
+	size_t n = strlen(in), o = 0;
+	unsigned char *out = xmalloc(n * 2 + 1);
+	locale_t loc = utf8_locale();
+
+	for (size_t i = 0; i < n;) {
+		wint_t cp;
+		size_t len;
+
+		if (s[i] < 0x80 || loc == (locale_t)0 ||
+		    inbox_utf8_invalid_at((const char *)s + i,
+		    n - i < 4 ? n - i : 4) == 0) {
+			out[o++] = (unsigned char)(s[i] >= 'A' && s[i] <= 'Z' ?
+			    s[i] + 32 : s[i]);
+			i++;
+			continue;
+		}
+		len = utf8_get(s + i, &cp);
+		o += utf8_put(out + o, towlower_l(cp, loc));
+		i += len;
+	}
+	out[o] = '\0';
+	if (loc != (locale_t)0)
+		freelocale(loc);
+	return (char *)out;
+}
+
 /* ---- priority, nature, login ----------------------------------------- */
 
 static const char *const prio_names[INBOX_PRIO__COUNT] = {

@@ -74,6 +74,11 @@ int inbox_dstate_parse(const char *name, int *state);
 int inbox_tag_normalize(const char *in, char *out, size_t cap,
     struct inbox_err *err);
 
+/* A lowercased copy of UTF-8 text (all of Unicode's simple mappings, as
+ * tags; ASCII only when the C.UTF-8 locale is missing), for matching
+ * keywords. Returns a malloc'd string. */
+char *inbox_casefold(const char *s);
+
 /* Priorities low < normal < high < urgent, and a request's nature. */
 enum inbox_priority { INBOX_PRIO_LOW, INBOX_PRIO_NORMAL, INBOX_PRIO_HIGH,
 	INBOX_PRIO_URGENT, INBOX_PRIO__COUNT };

@@ -151,6 +151,8 @@ struct inbox_sla_policy {
 	int line;                /* where it starts, for errors */
 };
 
+struct inbox_rule;
+
 struct inbox_config {
 	char *file;              /* the file name errors name */
 	int log_level;
@@ -192,6 +194,11 @@ struct inbox_config {
 
 	struct inbox_sla_policy *sla;
 	size_t nsla;
+	struct inbox_rule *rules;    /* inbox/rules.h */
+	size_t nrules;
+	int64_t router_auto_reply_interval_ms;
+	char *router_survey_template;
+	int64_t router_survey_window_ms;
 
 	struct inbox_connector_conf *connectors;
 	size_t nconnectors;

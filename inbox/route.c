@@ -233,6 +233,21 @@ inbox_calendar_add(const struct inbox_calendar *cal, int64_t start,
 	}
 }
 
+bool
+inbox_calendar_open_at(const struct inbox_calendar *cal, int64_t at)
+{
+	int64_t t, day, min;
+	int wd;
+
+	if (cal == NULL)
+		return true;
+	t = at + (int64_t)cal->utc_offset_min * MIN_MS;
+	day = floor_div(t, DAY_MS);
+	wd = (int)(((day + 3) % 7 + 7) % 7);
+	min = (t - day * DAY_MS) / MIN_MS;
+	return min >= cal->open[wd] && min < cal->close[wd];
+}
+
 int
 inbox_duration_parse(const char *s, int64_t *ms)
 {

@@ -61,6 +61,9 @@ int inbox_calendar_parse(const char *week, const char *offset,
 int64_t inbox_calendar_add(const struct inbox_calendar *cal, int64_t start,
     int64_t dur_ms);
 
+/* True when `at` falls within business hours (cal NULL: always). */
+bool inbox_calendar_open_at(const struct inbox_calendar *cal, int64_t at);
+
 /* Parses a duration: digits and a unit s, m, h or d ("90s", "4h", "3d").
  * Returns 0 and *ms, or INBOX_EINVAL. */
 int inbox_duration_parse(const char *s, int64_t *ms);

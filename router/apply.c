@@ -279,11 +279,14 @@ router__apply_envelope(struct router *r, struct store_txn *txn,
 	struct inbox_dialog d;
 	struct inbox_dtransition tr = { 0 };
 	uint64_t id, contact_id, conv_id;
-	bool created = false, routed = false;
+	struct router_rules_out ro;
+	bool created = false, routed = false, automatic;
+	int rating = 0;
 	cJSON *ev;
 	int rc;
 
 	memset(&rc_conv, 0, sizeof(rc_conv));
+	memset(&ro, 0, sizeof(ro));
 	if (inbox_envelope_decode(&env, data, len, &err) != 0) {
 		snprintf(reason, rlen, "invalid envelope: %s", err.msg);
 		return INBOX_EINVAL;
@@ -335,7 +338,16 @@ router__apply_envelope(struct router *r, struct store_txn *txn,
 		rc = router__store_fail(rc, "conversation", reason, rlen);
 		goto out;
 	}
-	if (!created) {
+	automatic = router__env_automatic(&env);
+	/* An answer to the satisfaction survey is recorded and does not
+	 * reopen the dialog. */
+	if (!created && conv->state == STORE_STATE_CLOSED &&
+	    conv->survey_sent_at != 0 && conv->rating == 0 &&
+	    now - conv->survey_sent_at <= r->cfg->router_survey_window_ms &&
+	    (rating = router__rating_of(env.text)) != 0) {
+		conv->rating = rating;
+		conv->rated_at = now;
+	} else if (!created) {
 		d.state = conv->state;
 		d.snooze_until = conv->snooze_until;
 		d.closed_at = conv->closed_at;
@@ -345,6 +357,8 @@ router__apply_envelope(struct router *r, struct store_txn *txn,
 			conv->state = d.state;
 			conv->snooze_until = d.snooze_until;
 			conv->reopen_count = d.reopen_count;
+			if (tr.reopened)
+				conv->survey_sent_at = 0;
 		}
 	}
 	conv->updated = now;
@@ -352,12 +366,22 @@ router__apply_envelope(struct router *r, struct store_txn *txn,
 		conv->last_customer_msg_at = env.ts;
 	conv->message_count++;
 	router__preview(&rc_conv, env.text);
-	router__sla_event(r, &rc_conv, created ? ROUTER_SLA_CREATED :
-	    tr.reopened ? ROUTER_SLA_REOPENED : ROUTER_SLA_CUSTOMER, now);
-	if (tr.reopened)
-		router__sla_event(r, &rc_conv, ROUTER_SLA_CUSTOMER, now);
-	if ((created || tr.reopened) &&
-	    (rc = router__route(r, txn, &rc_conv, now, &routed)) != 0) {
+	if (rating == 0 && (rc = router__rules(r, txn, &rc_conv, &env, created,
+	    now, &ro)) != 0) {
+		rc = router__store_fail(rc, "rules", reason, rlen);
+		goto out;
+	}
+	/* Machines' messages (auto-responders, bounces) start no SLA. */
+	if (rating == 0 && !automatic) {
+		router__sla_event(r, &rc_conv, created ? ROUTER_SLA_CREATED :
+		    tr.reopened ? ROUTER_SLA_REOPENED : ROUTER_SLA_CUSTOMER,
+		    now);
+		if (tr.reopened)
+			router__sla_event(r, &rc_conv, ROUTER_SLA_CUSTOMER, now);
+	}
+	routed = ro.assigned;
+	if ((created || tr.reopened) && !ro.assigned &&
+	    (rc = router__route(r, txn, &rc_conv, now, NULL, &routed)) != 0) {
 		rc = router__store_fail(rc, "routing", reason, rlen);
 		goto out;
 	}
@@ -385,11 +409,19 @@ router__apply_envelope(struct router *r, struct store_txn *txn,
 	ev = cJSON_CreateObject();
 	cJSON_AddItemToObject(ev, "conversation", store_conv_json(txn, conv));
 	if (!created) {
-		cJSON_AddStringToObject(ev, "change", tr.reopened ? "reopened" :
-		    tr.unsnoozed ? "unsnoozed" : "message");
+		cJSON_AddStringToObject(ev, "change", rating ? "rated" :
+		    tr.reopened ? "reopened" : tr.unsnoozed ? "unsnoozed" :
+		    "message");
 		cJSON_AddBoolToObject(ev, "reopened", tr.reopened);
 		if (tr.changed)
 			cJSON_AddStringToObject(ev, "why", tr.why);
+	}
+	if (ro.nmatched > 0) {
+		cJSON *m = cJSON_AddArrayToObject(ev, "rules");
+
+		for (size_t i = 0; i < ro.nmatched; i++)
+			cJSON_AddItemToArray(m, cJSON_CreateString(
+			    ro.matched[i]));
 	}
 	router__event(r, txn, created ? "conversation.created" :
 	    "conversation.updated", ev);
@@ -397,10 +429,16 @@ router__apply_envelope(struct router *r, struct store_txn *txn,
 	cJSON_AddNumberToObject(ev, "conversation_id", (double)conv->id);
 	cJSON_AddItemToObject(ev, "message", store_msg_json(&msg, env.json));
 	router__event(r, txn, "message.created", ev);
-	if (routed)
+	if (routed && conv->assignee != NULL)
 		router__assigned(r, txn, conv);
 	if (tr.unsnoozed && conv->assignee != NULL)
 		router__unsnoozed(r, txn, conv, tr.why);
+	if (ro.auto_reply != NULL && router__auto_reply_due(r, conv, &env, now) &&
+	    (rc = router__auto_reply(r, txn, &rc_conv, ro.auto_reply,
+	    now)) != 0) {
+		rc = router__store_fail(rc, "auto-reply", reason, rlen);
+		goto out;
+	}
 out:
 	router__conv_finish(&rc_conv);
 	inbox_envelope_finish(&env);

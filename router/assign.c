@@ -24,6 +24,7 @@ struct agents {
 	int64_t now;
 	const struct router *r;
 	struct store_txn *txn;
+	const char *team;        /* only agents of this team; NULL: all */
 	int err;
 };
 
@@ -53,6 +54,8 @@ agent_one(void *arg, const struct store_agent *sa)
 	uint32_t load = 0;
 	int rc;
 
+	if (as->team != NULL && !inbox_list_has(sa->teams, as->team))
+		return 0;
 	if (as->n == as->cap) {
 		as->cap = as->cap ? as->cap * 2 : 16;
 		as->a = xrealloc(as->a, as->cap * sizeof(*as->a));
@@ -81,12 +84,13 @@ agent_one(void *arg, const struct store_agent *sa)
 
 static int
 agents_load(struct agents *as, const struct router *r, struct store_txn *txn,
-    int64_t now)
+    int64_t now, const char *team)
 {
 	memset(as, 0, sizeof(*as));
 	as->r = r;
 	as->txn = txn;
 	as->now = now;
+	as->team = team;
 	return store_agents(txn, agent_one, as);
 }
 
@@ -165,18 +169,18 @@ assigned_event(struct router *r, struct store_txn *txn,
 
 int
 router__route(struct router *r, struct store_txn *txn,
-    struct router_conv *rc, int64_t now, bool *assigned)
+    struct router_conv *rc, int64_t now, const char *team, bool *assigned)
 {
 	struct agents as;
 	char *previous = rc->c.assignee ? xstrdup(rc->c.assignee) : NULL;
 	int rv;
 
 	*assigned = false;
-	if (!r->cfg->router_auto_assign) {
+	if (!r->cfg->router_auto_assign && team == NULL) {
 		free(previous);
 		return 0;
 	}
-	if ((rv = agents_load(&as, r, txn, now)) != 0)
+	if ((rv = agents_load(&as, r, txn, now, team)) != 0)
 		goto out;
 	if (pick(&as, rc, previous) >= 0) {
 		*assigned = previous == NULL ||
@@ -217,7 +221,7 @@ router__drain(struct router *r, struct store_txn *txn, int64_t now)
 	r->drain = false;
 	if (!r->cfg->router_auto_assign)
 		return 0;
-	if ((rv = agents_load(&as, r, txn, now)) != 0)
+	if ((rv = agents_load(&as, r, txn, now, NULL)) != 0)
 		goto out_agents;
 	if (!any_room(&as))
 		goto out_agents;

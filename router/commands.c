@@ -236,9 +236,13 @@ put_conv(struct cmd *c, struct router_conv *rc, const char *change)
 	/* SLA timers, and whether queued dialogs may move now */
 	if (strcmp(change, "closed") == 0) {
 		router__sla_event(c->r, rc, ROUTER_SLA_CLOSED, c->now);
+		router__survey(c->r, c->txn, rc, c->now, &rv);
+		if (rv != 0)
+			return fail_store(c, rv, "survey");
 		c->r->drain = true;
 	} else if (strcmp(change, "reopened") == 0) {
 		router__sla_event(c->r, rc, ROUTER_SLA_REOPENED, c->now);
+		rc->c.survey_sent_at = 0;
 	} else if (strcmp(change, "replied") == 0) {
 		router__sla_event(c->r, rc, ROUTER_SLA_REPLIED, c->now);
 	} else if (strcmp(change, "tagged") == 0 || strcmp(change, "set") == 0) {
@@ -420,20 +424,13 @@ cmd_tag(struct cmd *c)
 		}
 	}
 	for (int i = 0; i < nadd; i++) {
-		bool have = false, created;
-
-		for (size_t j = 0; j < rc.c.ntags && !have; j++)
-			have = strcmp(rc.c.tags[j], add[i]) == 0;
-		if (have)
-			continue;
-		if (rc.c.ntags == STORE_TAGS_MAX) {
+		rv = router__conv_add_tag(c->txn, &rc, add[i], c->now);
+		if (rv == INBOX_ETOOBIG) {
 			refuse(c, "bad_request", "a conversation has at most %d "
 			    "tags", STORE_TAGS_MAX);
 			goto out;
 		}
-		router__conv_set(&rc, &rc.c.tags[rc.c.ntags++], add[i]);
-		if ((rv = store_tag_touch(c->txn, add[i], c->now,
-		    &created)) != 0) {
+		if (rv != 0) {
 			e = fail_store(c, rv, "tag");
 			goto out;
 		}
@@ -517,27 +514,6 @@ mention_one(void *arg, const char *login)
 }
 
 /* The JSON a note or reply keeps in place of an envelope. */
-static char *
-own_message_json(const char *text, const char *author, const char *tpl,
-    uint64_t task_id)
-{
-	cJSON *o = cJSON_CreateObject();
-	char *s;
-
-	cJSON_AddStringToObject(o, "text", text);
-	if (author != NULL)
-		cJSON_AddStringToObject(o, "author", author);
-	if (tpl != NULL)
-		cJSON_AddStringToObject(o, "template", tpl);
-	if (task_id != 0)
-		cJSON_AddNumberToObject(o, "task_id", (double)task_id);
-	s = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-	if (s == NULL)
-		fatalx("router: out of memory");
-	return s;
-}
-
 static int
 cmd_note(struct cmd *c)
 {
@@ -558,7 +534,7 @@ cmd_note(struct cmd *c)
 		goto out;
 	}
 	text_copy = xstrdup(text);
-	json = own_message_json(text, c->actor, NULL, 0);
+	json = router__own_message_json(text, c->actor, NULL, 0, NULL);
 	memset(&m, 0, sizeof(m));
 	m.conv_id = rc.c.id;
 	m.contact_id = rc.c.contact_id;
@@ -592,51 +568,15 @@ out:
 	return e;
 }
 
-struct tpl_ctx {
-	struct store_contact *contact;
-	const struct store_conv *conv;
-	const struct cmd *c;
-	char idbuf[24];
-};
-
-static const char *
-tpl_lookup(void *arg, const char *name)
-{
-	struct tpl_ctx *t = arg;
-
-	if (strcmp(name, "contact.name") == 0)
-		return t->contact && t->contact->name ? t->contact->name : "";
-	if (strcmp(name, "contact.email") == 0)
-		return t->contact && t->contact->email ? t->contact->email : "";
-	if (strcmp(name, "contact.phone") == 0)
-		return t->contact && t->contact->phone ? t->contact->phone : "";
-	if (strcmp(name, "contact.username") == 0)
-		return t->contact && t->contact->username ?
-		    t->contact->username : "";
-	if (strcmp(name, "agent.name") == 0)
-		return t->c ? t->c->actor_name : "";
-	if (strcmp(name, "agent.login") == 0)
-		return t->c && t->c->actor ? t->c->actor : "";
-	if (strcmp(name, "conversation.id") == 0) {
-		snprintf(t->idbuf, sizeof(t->idbuf), "%llu", t->conv ?
-		    (unsigned long long)t->conv->id : 0ULL);
-		return t->idbuf;
-	}
-	if (strcmp(name, "conversation.subject") == 0)
-		return t->conv && t->conv->subject ? t->conv->subject : "";
-	return NULL;
-}
-
 static int
 cmd_send(struct cmd *c)
 {
 	struct router_conv rc;
-	struct store_msg m;
 	struct store_contact contact;
 	struct store_template tp;
 	const char *text, *tname;
-	char *rendered = NULL, *json = NULL;
-	cJSON *ev, *item, *to;
+	char *rendered = NULL;
+	bool have_contact;
 	int e, rv;
 
 	if (!load_conv(c, &rc, &e))
@@ -654,8 +594,8 @@ cmd_send(struct cmd *c)
 		e = fail_store(c, rv, "contact");
 		goto out;
 	}
+	have_contact = rv == 0;
 	if (tname != NULL) {
-		struct tpl_ctx t = { rv == 0 ? &contact : NULL, &rc.c, c, "" };
 		struct inbox_err err;
 
 		rv = store_template_get(c->txn, tname, &tp);
@@ -667,8 +607,8 @@ cmd_send(struct cmd *c)
 			e = fail_store(c, rv, "template");
 			goto out;
 		}
-		if (inbox_template_render(tp.text, tpl_lookup, &t, &rendered,
-		    &err) != 0) {
+		if (router__render(tp.text, have_contact ? &contact : NULL,
+		    &rc.c, c->actor, c->actor_name, &rendered, &err) != 0) {
 			refuse(c, "bad_request", "template '%s': %s", tname,
 			    err.msg);
 			goto out;
@@ -680,63 +620,12 @@ cmd_send(struct cmd *c)
 		    "template)");
 		goto out;
 	}
-	/* The out item names the contact: build it before the writes. */
-	item = cJSON_CreateObject();
-	cJSON_AddNumberToObject(item, "v", 1);
-	cJSON_AddStringToObject(item, "connector", rc.c.connector);
-	if (rc.c.channel != NULL)
-		cJSON_AddStringToObject(item, "channel", rc.c.channel);
-	cJSON_AddNumberToObject(item, "conversation_id", (double)rc.c.id);
-	cJSON_AddStringToObject(item, "thread", rc.c.thread);
-	to = cJSON_AddObjectToObject(item, "contact");
-	cJSON_AddNumberToObject(to, "id", (double)rc.c.contact_id);
-	if (rv == 0) {
-		if (contact.external_id != NULL)
-			cJSON_AddStringToObject(to, "external_id",
-			    contact.external_id);
-		if (contact.name != NULL)
-			cJSON_AddStringToObject(to, "name", contact.name);
-		if (contact.email != NULL)
-			cJSON_AddStringToObject(to, "email", contact.email);
-		if (contact.phone != NULL)
-			cJSON_AddStringToObject(to, "phone", contact.phone);
-	}
-	if (rc.c.subject != NULL)
-		cJSON_AddStringToObject(item, "subject", rc.c.subject);
-	cJSON_AddStringToObject(item, "text", text);
-	if (c->actor != NULL)
-		cJSON_AddStringToObject(item, "author", c->actor);
-
-	json = own_message_json(text, c->actor, tname, 0);
-	memset(&m, 0, sizeof(m));
-	m.conv_id = rc.c.id;
-	m.contact_id = rc.c.contact_id;
-	m.dir = STORE_DIR_OUT;
-	m.ts = m.created = c->now;
-	m.connector = rc.c.connector;
-	m.channel = rc.c.channel;
-	m.envelope = json;
-	m.envelope_len = strlen(json);
-	m.status = STORE_MS_QUEUED;
-	m.status_at = c->now;
-	m.author = c->actor;
-	if ((rv = store_msg_add(c->txn, &m)) != 0) {
-		cJSON_Delete(item);
+	if ((rv = router__queue_reply(c->r, c->txn, &rc.c, have_contact ?
+	    &contact : NULL, text, c->actor, tname, NULL, c->now,
+	    NULL)) != 0) {
 		e = fail_store(c, rv, "reply");
 		goto out;
 	}
-	{
-		char ref[32];
-
-		snprintf(ref, sizeof(ref), "out:%llu", (unsigned long long)m.id);
-		cJSON_AddNumberToObject(item, "message_id", (double)m.id);
-		cJSON_AddStringToObject(item, "ref", ref);
-	}
-	ev = cJSON_CreateObject();
-	cJSON_AddNumberToObject(ev, "conversation_id", (double)rc.c.id);
-	cJSON_AddItemToObject(ev, "message", store_msg_json(&m, NULL));
-	router__event(c->r, c->txn, "message.created", ev);
-	router__out(c->r, c->txn, rc.c.connector, item);
 
 	/* A reply to an unassigned dialog takes it. */
 	if (rc.c.assignee == NULL && c->actor != NULL)
@@ -749,7 +638,6 @@ cmd_send(struct cmd *c)
 	e = put_conv(c, &rc, "replied");
 out:
 	free(rendered);
-	free(json);
 	router__conv_finish(&rc);
 	return e;
 }
@@ -920,7 +808,7 @@ static int
 cmd_template_put(struct cmd *c)
 {
 	struct store_template tp;
-	struct tpl_ctx t = { NULL, NULL, NULL, "" };
+
 	struct inbox_err err;
 	const char *name, *text;
 	char *check;
@@ -935,7 +823,7 @@ cmd_template_put(struct cmd *c)
 		    "supervisors and admins");
 	if (!template_name_valid(name))
 		return refuse(c, "bad_request", "name: 1-64 of A-Za-z0-9._-");
-	if (inbox_template_render(text, tpl_lookup, &t, &check, &err) != 0)
+	if (router__render(text, NULL, NULL, NULL, NULL, &check, &err) != 0)
 		return refuse(c, "bad_request", "text: %s", err.msg);
 	free(check);
 	tp.name = name;

@@ -67,12 +67,46 @@ int router__store_fail(int rc, const char *what, char *reason, size_t rlen);
 void router__unsnoozed(struct router *r, struct store_txn *txn,
     const struct store_conv *conv, const char *why);
 
+/* rules.c: the operator's rules on a customer message, applied to rc
+ * (tags, priority, nature, assignment); out tells what else to do. */
+#define ROUTER_RULES_MAX 16
+struct router_rules_out {
+	const char *auto_reply;  /* a template to answer with, or NULL */
+	bool assigned;           /* a rule assigned the dialog */
+	const char *matched[ROUTER_RULES_MAX];   /* rule names */
+	size_t nmatched;
+};
+int router__rules(struct router *r, struct store_txn *txn,
+    struct router_conv *rc, const struct inbox_envelope *env, bool first,
+    int64_t now, struct router_rules_out *out);
+/* Adds a normalized tag (registered on first use); INBOX_ETOOBIG when the
+ * dialog has STORE_TAGS_MAX. */
+int router__conv_add_tag(struct store_txn *txn, struct router_conv *rc,
+    const char *tag, int64_t now);
+/* Whether an auto-reply may answer env on c now: never to a message marked
+ * automatic, at most once per router.auto_reply_interval. */
+bool router__auto_reply_due(const struct router *r, const struct store_conv *c,
+    const struct inbox_envelope *env, int64_t now);
+/* Sends template tname as an auto-reply on the stored rc and stores rc
+ * again (auto_reply_at, message_count). */
+int router__auto_reply(struct router *r, struct store_txn *txn,
+    struct router_conv *rc, const char *tname, int64_t now);
+/* Sends the satisfaction survey (router.survey_template) on rc once per
+ * close, before rc is stored; *err is a store error or 0. */
+void router__survey(struct router *r, struct store_txn *txn,
+    struct router_conv *rc, int64_t now, int *err);
+/* The envelope says it was sent by a machine ("auto": true). */
+bool router__env_automatic(const struct inbox_envelope *env);
+/* A survey answer: 1..5, or 0 when text is not one. */
+int router__rating_of(const char *text);
+
 /* assign.c: routing. route picks an agent for a new or reopened dialog
  * (rc's assignee is set, or cleared when its agent cannot take it; the
  * caller stores rc and, when *assigned, calls router__assigned after the
- * put). drain hands queued dialogs to agents with room. */
+ * put); team not NULL: only agents of that team. drain hands queued
+ * dialogs to agents with room. */
 int router__route(struct router *r, struct store_txn *txn,
-    struct router_conv *rc, int64_t now, bool *assigned);
+    struct router_conv *rc, int64_t now, const char *team, bool *assigned);
 void router__assigned(struct router *r, struct store_txn *txn,
     const struct store_conv *conv);
 int router__drain(struct router *r, struct store_txn *txn, int64_t now);
@@ -83,6 +117,23 @@ void router__sla_event(struct router *r, struct router_conv *rc, int what,
     int64_t now);
 /* Sends the SLA warnings and breaches due at now. */
 int router__sla_timers(struct router *r, struct store_txn *txn, int64_t now);
+
+/* reply.c: a message's stored JSON ({"text", "author"?, "template"?,
+ * "task_id"?, "kind"?}), malloc'd. */
+char *router__own_message_json(const char *text, const char *author,
+    const char *tpl, uint64_t task_id, const char *kind);
+/* Renders a reply template for conv (any argument but tpl may be NULL). */
+int router__render(const char *tpl, const struct store_contact *contact,
+    const struct store_conv *conv, const char *agent_login,
+    const char *agent_name, char **out, struct inbox_err *err);
+/* Stores text as an outgoing message of conv (status queued), announces it
+ * and queues it on inbox:out:<connector>. author NULL and kind
+ * ("auto_reply", "survey") for what the router sends by itself. The caller
+ * updates the conversation. */
+int router__queue_reply(struct router *r, struct store_txn *txn,
+    const struct store_conv *conv, const struct store_contact *contact,
+    const char *text, const char *author, const char *tname,
+    const char *kind, int64_t now, uint64_t *msg_id);
 
 /* timers.c: applies the snooze and task timers due at `now`; sets
  * r->next_due from what is left. */

@@ -52,7 +52,7 @@ def command(w, cmd):
         for sid, f in stream_entries(r[0][1] if r else []):
             last = sid
             d = json.loads(f.get("data", "{}"))
-            if d.get("cmd_id") == cmd["cmd_id"]:
+            if cmd["cmd_id"] in (f.get("cmd_id"), d.get("cmd_id")):
                 check(f["event"] != "command.failed", "command refused",
                       cmd, d)
                 return d
@@ -63,8 +63,8 @@ def get(ws, cid):
     return ws.call("conversation.get", id=cid)["conversation"]
 
 
-def post_new(w, ws, ext, thread):
-    w.post_ok("api1", envelope(ext, thread))
+def post_new(w, ws, ext, thread, **kw):
+    w.post_ok("api1", envelope(ext, thread, **kw))
     e = ws.wait_event("conversation.created",
                       lambda e: e["data"]["conversation"]["thread"] == thread,
                       timeout=10)
@@ -321,6 +321,114 @@ def test_failover_kill_active_router_mid_burst(w):
         s.close()
 
 
+RULES = {"router": {"auto_assign": 1},
+         "contacts": {"fields": "plan"},
+         "rule billing": {"keyword": "оплата, refund", "tags": "billing",
+                          "priority": "high"},
+         "rule vip": {"contact_field": "plan=gold", "assign": "team:vip",
+                      "tags": "vip"},
+         "rule welcome": {"first_contact": "yes", "auto_reply": "welcome"},
+         "rule telegram-only": {"channel": "telegram", "tags": "tg",
+                                "stop": "yes"},
+         "sla std": {"first_response": "1h"}}
+
+
+def out_items(w):
+    return [json.loads(f["out"]) for _, f in
+            stream_entries(w.redis("XRANGE", "inbox:out:api1", "-", "+"))]
+
+
+def test_rules_tag_prioritize_assign_and_auto_reply_once(w):
+    for login in ("ann", "bob", "sue"):
+        w.add_agent(login, PW, role="supervisor" if login == "sue" else
+                    "agent")
+    command(w, {"type": "agent.update", "login": "ann", "teams": "vip"})
+    command(w, {"type": "agent.update", "login": "sue", "capacity": 0})
+    sue = online(w, "sue")
+    sue.call("template.put", name="welcome",
+             text="Hello {contact.name}, we got #{conversation.id}")
+    bob = online(w, "bob")
+    # a keyword in Cyrillic, any case: tag and priority; first contact:
+    # the welcome auto-reply, rendered
+    c = post_new(w, sue, "m-1", "t-1", text="Где моя ОПЛАТА?",
+                 contact={"external_id": "c-1", "name": "Анна"})
+    check_eq(c["tags"], ["billing"], "rule billing tagged")
+    check_eq(c["priority"], "high", "rule billing set the priority")
+    ev = sue.find_events("conversation.created",
+                         lambda e: e["data"]["conversation"]["id"] ==
+                         c["id"])[0]
+    check_eq(ev["data"]["rules"], ["billing", "welcome"], "matched rules")
+    wait_for(lambda: len(out_items(w)) == 1, 10, "the auto-reply queued")
+    item = out_items(w)[0]
+    check_eq(item["text"], "Hello Анна, we got #%d" % c["id"],
+             "auto-reply rendered")
+    check_eq(item.get("kind"), "auto_reply", "marked as an auto-reply")
+    check(item.get("auto") is True, "marked automatic for the channel", item)
+    # the customer writes again: no second auto-reply
+    w.post_ok("api1", envelope("m-2", "t-1", text="hello?"))
+    sue.wait_event("message.created", lambda e:
+                   e["data"]["message"].get("external_id") == "m-2")
+    time.sleep(0.5)
+    check_eq(len(out_items(w)), 1, "one auto-reply per dialog and period")
+    # an auto-responder on the other side: no auto-reply, no SLA
+    a = post_new(w, sue, "m-3", "t-3", text="I am out of office", auto=True)
+    time.sleep(0.5)
+    check_eq(len(out_items(w)), 1, "no auto-reply to an automatic message")
+    check(a.get("sla") is None or a["sla"]["due_first_response"] is None,
+          "no SLA for an automatic message", a)
+    # a gold customer (custom field) goes to the vip team: ann
+    command(w, {"type": "contact.upsert", "email": "gold@example.com",
+                "name": "Gold", "fields": {"plan": "gold"}})
+    ann = online(w, "ann")
+    g = post_new(w, sue, "m-4", "t-4", text="hi",
+                 contact={"external_id": "c-gold", "name": "Gold",
+                          "email": "GOLD@example.com"})
+    check_eq(g["assignee"], "ann", "team:vip rule assigned to ann")
+    check_eq(g["tags"], ["vip"], "vip tag")
+    # an ordinary dialog is routed by load between bob and ann
+    o = post_new(w, sue, "m-5", "t-5", text="plain")
+    check(o["assignee"] in ("bob", "ann"), "routed", o)
+    ann.close()
+    bob.close()
+
+
+SURVEY = {"router": {"survey_template": "survey"}}
+
+
+def test_survey_after_close_records_the_rating(w):
+    w.add_agent("sue", PW, role="supervisor")
+    sue = online(w, "sue")
+    sue.call("template.put", name="survey",
+             text="How did we do, {contact.name}? Reply 1 to 5.")
+    c = post_new(w, sue, "m-1", "t-1")
+    sue.call("message.send", id=c["id"], text="Fixed")
+    r = sue.call("conversation.close", id=c["id"])
+    check_eq(r["conversation"]["state"], "closed", "close answered by its "
+             "own event")
+    items = out_items(w)
+    check_eq([i.get("kind") for i in items], [None, "survey"],
+             "the reply, then the survey")
+    check(items[1]["text"].startswith("How did we do"), "survey text", items)
+    # the customer answers with a rating: recorded, the dialog stays closed
+    w.post_ok("api1", envelope("m-2", "t-1", text=" 4 "))
+    e = sue.wait_event("conversation.updated",
+                       lambda e: e["data"]["conversation"]["id"] == c["id"]
+                       and e["data"].get("change") == "rated", timeout=10)
+    check_eq(e["data"]["conversation"]["state"], "closed", "still closed")
+    check_eq(e["data"]["conversation"]["rating"], 4, "rating")
+    # anything else reopens it as usual, and the next close asks again
+    w.post_ok("api1", envelope("m-3", "t-1", text="one more thing"))
+    sue.wait_event("conversation.updated",
+                   lambda e: e["data"]["conversation"]["id"] == c["id"]
+                   and e["data"].get("reopened"), timeout=10)
+    sue.call("conversation.close", id=c["id"])
+    check_eq([i.get("kind") for i in out_items(w)],
+             [None, "survey", "survey"], "a survey per close")
+    # a rating after a reopen keeps the first one: only one per survey
+    g = sue.call("conversation.get", id=c["id"])["conversation"]
+    check_eq(g["rating"], 4, "rating kept")
+
+
 TESTS = {
     "routing_presence_skills_and_queue":
         (test_routing_presence_skills_and_queue, ROUTING),
@@ -330,6 +438,10 @@ TESTS = {
         (test_sla_breach_fires_once_after_router_downtime, SLA),
     "failover_kill_active_router_mid_burst":
         (test_failover_kill_active_router_mid_burst, FAILOVER),
+    "rules_tag_prioritize_assign_and_auto_reply_once":
+        (test_rules_tag_prioritize_assign_and_auto_reply_once, RULES),
+    "survey_after_close_records_the_rating":
+        (test_survey_after_close_records_the_rating, SURVEY),
 }
 
 
