@@ -30,6 +30,9 @@ struct conf_key {
 	{ sec, key, type, offsetof(struct inbox_config, field), min, max, def }
 #define C(key, type, field) \
 	{ NULL, key, type, offsetof(struct inbox_connector_conf, field), 0, 0, NULL }
+#define CB(key, type, field, min, max, def) \
+	{ NULL, key, type, offsetof(struct inbox_connector_conf, field), min, \
+	max, def }
 
 static const struct conf_key global_keys[] = {
 	G("log", "level", CT_LEVEL, log_level, 0, 0, "info"),
@@ -40,6 +43,10 @@ static const struct conf_key global_keys[] = {
 	G("redis", "timeout_ms", CT_INT, redis_timeout_ms, 10, 600000, "2000"),
 	G("store", "path", CT_STR, store_path, 1, 4096, "/var/lib/inboxd/db"),
 	G("store", "map_size_mb", CT_INT, store_map_size_mb, 1, 1048576, "4096"),
+	G("store", "blob_path", CT_STR, blob_path, 1, 4096,
+	    "/var/lib/inboxd/blobs"),
+	G("store", "max_attachment", CT_INT, max_attachment, 1024, 1 << 30,
+	    "26214400"),
 	G("router", "consumer", CT_STR, router_consumer, 1, 64, "router-1"),
 	G("router", "batch", CT_INT, router_batch, 1, 10000, "256"),
 	G("router", "events_maxlen", CT_INT, router_events_maxlen, 1000,
@@ -113,7 +120,40 @@ static const struct conf_key rule_keys[] = {
 
 static const struct conf_key connector_keys[] = {
 	C("channel", CT_CHANNEL, channel),
-	C("secret", CT_STR, secret),
+	CB("secret", CT_STR, secret, 1, 1024, NULL),
+	CB("token", CT_STR, token, 1, 4096, NULL),
+	CB("token_file", CT_STR, token_file, 1, 4096, NULL),
+	CB("app_secret", CT_STR, app_secret, 1, 1024, NULL),
+	CB("verify_token", CT_STR, verify_token, 1, 1024, NULL),
+	CB("confirmation", CT_STR, confirmation, 1, 1024, NULL),
+	CB("group_id", CT_STR, group_id, 1, 64, NULL),
+	CB("phone_number_id", CT_STR, phone_number_id, 1, 64, NULL),
+	CB("api_base", CT_STR, api_base, 1, 1024, NULL),
+	CB("send_attempts", CT_INT, send_attempts, 1, 100, "5"),
+	CB("send_concurrency", CT_INT, send_concurrency, 1, 1000, "8"),
+	CB("imap_host", CT_STR, imap_host, 1, 255, NULL),
+	CB("imap_port", CT_INT, imap_port, 0, 65535, "0"),
+	CB("imap_tls", CT_STR, imap_tls, 1, 16, "imaps"),
+	CB("imap_verify", CT_BOOL, imap_verify, 0, 0, "yes"),
+	CB("imap_user", CT_STR, imap_user, 1, 320, NULL),
+	CB("imap_password", CT_STR, imap_password, 1, 1024, NULL),
+	CB("imap_password_file", CT_STR, imap_password_file, 1, 4096, NULL),
+	CB("imap_auth", CT_STR, imap_auth, 1, 16, "login"),
+	CB("folders", CT_STR, folders, 1, 4096, "INBOX"),
+	CB("initial_sync", CT_STR, initial_sync, 1, 16, "new"),
+	CB("poll_interval", CT_DURATION, poll_interval_ms, 0, 0, "60s"),
+	CB("idle_interval", CT_DURATION, idle_interval_ms, 0, 0, "25m"),
+	CB("max_message_size", CT_INT, max_message_size, 1024, 1 << 30,
+	    "26214400"),
+	CB("state_path", CT_STR, state_path, 1, 4096, NULL),
+	CB("smtp_host", CT_STR, smtp_host, 1, 255, NULL),
+	CB("smtp_port", CT_INT, smtp_port, 0, 65535, "0"),
+	CB("smtp_tls", CT_STR, smtp_tls, 1, 16, "starttls"),
+	CB("smtp_verify", CT_BOOL, smtp_verify, 0, 0, "yes"),
+	CB("smtp_user", CT_STR, smtp_user, 1, 320, NULL),
+	CB("smtp_password", CT_STR, smtp_password, 1, 1024, NULL),
+	CB("smtp_password_file", CT_STR, smtp_password_file, 1, 4096, NULL),
+	CB("from", CT_STR, from, 3, 512, NULL),
 };
 
 #define NGLOBAL (sizeof(global_keys) / sizeof(global_keys[0]))
@@ -273,7 +313,10 @@ inbox_config_finish(struct inbox_config *cfg)
 	}
 	for (size_t i = 0; i < cfg->nconnectors; i++) {
 		free(cfg->connectors[i].id);
-		free(cfg->connectors[i].secret);
+		for (size_t k = 0; k < NCONN; k++)
+			if (connector_keys[k].type == CT_STR)
+				free(*(char **)(void *)((char *)&cfg->connectors[i] +
+				    connector_keys[k].off));
 	}
 	free(cfg->connectors);
 	for (size_t i = 0; i < cfg->nsla; i++) {
@@ -430,6 +473,15 @@ open_section(struct parse_state *st, int line, char *name)
 		cc = &st->cfg->connectors[st->cfg->nconnectors++];
 		memset(cc, 0, sizeof(*cc));
 		cc->id = xstrdup(id);
+		for (size_t i = 0; i < NCONN; i++) {
+			char msg[128];
+
+			if (connector_keys[i].def != NULL &&
+			    set_value(&connector_keys[i], cc,
+			    connector_keys[i].def, msg, sizeof(msg)) != 0)
+				fatalx("config default of connector %s: %s",
+				    connector_keys[i].name, msg);
+		}
 		memset(st->seen_conn, 0, sizeof(st->seen_conn));
 		st->section = -2;
 		return 0;

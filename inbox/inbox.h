@@ -133,11 +133,48 @@ void inbox_envelope_finish(struct inbox_envelope *env);
 enum inbox_log_level { INBOX_LOG_ERROR, INBOX_LOG_WARN, INBOX_LOG_INFO,
 	INBOX_LOG_DEBUG };
 
+/* A [connector <id>] section. Which keys a channel reads is in
+ * docs/operations.md; the parser checks types and bounds, each connector
+ * what it needs (an unset key it needs is an error at its start). */
 struct inbox_connector_conf {
 	char *id;
 	enum inbox_channel channel;
 	bool channel_set;
 	char *secret;            /* NULL: no secret */
+	/* messengers (webhooks connector) */
+	char *token;             /* bot or access token */
+	char *token_file;        /* ... or a file holding it */
+	char *app_secret;        /* Meta: X-Hub-Signature-256 key */
+	char *verify_token;      /* Meta: the GET hub.verify_token */
+	char *confirmation;      /* VK: the answer to `confirmation` */
+	char *group_id;          /* VK community id */
+	char *phone_number_id;   /* WhatsApp Cloud API sender */
+	char *api_base;          /* outbound API base URL (tests point it
+	                          * at a local server) */
+	/* delivery of replies (every connector) */
+	int send_attempts;       /* then the reply is failed and parked */
+	int send_concurrency;    /* replies in flight at once */
+	/* e-mail (inbox-imap) */
+	char *imap_host;
+	int imap_port;           /* 0: 993, or 143 for starttls/none */
+	char *imap_tls;          /* imaps | starttls | none */
+	bool imap_verify;        /* check the server certificate */
+	char *imap_user;
+	char *imap_password, *imap_password_file;
+	char *imap_auth;         /* login | plain */
+	char *folders;           /* "INBOX, Support" */
+	char *initial_sync;      /* new | all | <N>d */
+	int64_t poll_interval_ms;    /* without IDLE */
+	int64_t idle_interval_ms;    /* IDLE is re-issued this often */
+	int max_message_size;    /* bytes; larger mail is dead-lettered */
+	char *state_path;        /* checkpoint file */
+	char *smtp_host;
+	int smtp_port;           /* 0: 465 for smtps, else 587 */
+	char *smtp_tls;          /* smtps | starttls | none */
+	bool smtp_verify;
+	char *smtp_user;
+	char *smtp_password, *smtp_password_file;
+	char *from;              /* "Support <support@example.com>" */
 };
 
 /* An SLA policy ([sla <name>]): the first policy, in file order, whose
@@ -184,6 +221,8 @@ struct inbox_config {
 	int gateway_ring_size;
 
 	char *contact_fields;    /* custom contact fields: "a, b, c"; NULL */
+	char *blob_path;         /* attachments' bytes, beside the store */
+	int max_attachment;      /* bytes of one attachment kept */
 
 	int router_auto_assign;  /* 1: route new and reopened dialogs */
 	int router_default_capacity;
