@@ -320,6 +320,14 @@ router__apply_envelope(struct router *r, struct store_txn *txn,
 	}
 
 	rc = store_conv_find_thread(txn, env.connector, env.thread, &conv_id);
+	if (rc == INBOX_ENOTFOUND && router__env_automatic(&env)) {
+		/* An auto-reply or a bounce is kept (dead letters) but opens
+		 * no dialog by itself. */
+		snprintf(reason, rlen, "automatic message (auto-reply or "
+		    "bounce) for no open dialog: recorded, no dialog opened");
+		rc = INBOX_EINVAL;
+		goto out;
+	}
 	if (rc == INBOX_ENOTFOUND) {
 		conv->contact_id = contact_id;
 		conv->connector = env.connector;

@@ -371,11 +371,29 @@ def test_rules_tag_prioritize_assign_and_auto_reply_once(w):
     time.sleep(0.5)
     check_eq(len(out_items(w)), 1, "one auto-reply per dialog and period")
     # an auto-responder on the other side: no auto-reply, no SLA
-    a = post_new(w, sue, "m-3", "t-3", text="I am out of office", auto=True)
+    a = post_new(w, sue, "m-3", "t-3", text="Where is my order?")
+    sue.call("message.send", id=a["id"], text="Looking into it")
+    w.post_ok("api1", envelope("m-3b", "t-3", text="I am out of office",
+                               auto=True))
+    sue.wait_event("message.created", lambda e:
+                   e["data"]["message"].get("external_id") == "m-3b")
     time.sleep(0.5)
-    check_eq(len(out_items(w)), 1, "no auto-reply to an automatic message")
-    check(a.get("sla") is None or a["sla"]["due_first_response"] is None,
-          "no SLA for an automatic message", a)
+    check_eq([i.get("kind") for i in out_items(w)],
+             ["auto_reply", "auto_reply", None],
+             "no auto-reply to an automatic message")
+    g = sue.call("conversation.get", id=a["id"])["conversation"]
+    check(g["sla"]["due_next_response"] is None,
+          "no SLA timer for an automatic message", g)
+    # an automatic message opens no dialog by itself: it is dead-lettered
+    w.post_ok("api1", envelope("m-bounce", "t-bounce", auto=True,
+                               text="Delivery failed"))
+    wait_for(lambda: any("opens no dialog" in f.get("reason", "") or
+                         "no open dialog" in f.get("reason", "")
+                         for _, f in stream_entries(
+                             w.redis("XRANGE", "inbox:dead", "-", "+"))),
+             10, "the bounce recorded in inbox:dead")
+    check(not any(c["thread"] == "t-bounce" for c in w.conversations()),
+          "no dialog for the bounce")
     # a gold customer (custom field) goes to the vip team: ann
     command(w, {"type": "contact.upsert", "email": "gold@example.com",
                 "name": "Gold", "fields": {"plan": "gold"}})
