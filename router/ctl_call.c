@@ -237,12 +237,39 @@ print_answer(const struct ctl_call *call)
 }
 
 int
+ctl__call_print(struct ctl *ctl, cJSON *cmd, const char *what, bool json)
+{
+	const char *code, *msg;
+	struct ctl_call call;
+	char *data;
+	int rc = 1;
+
+	memset(&call, 0, sizeof(call));
+	call.cmd = cmd;
+	if (ctl__call(ctl, &call, 1, CTL_ANSWER_TIMEOUT_S) != 0) {
+		fprintf(stderr, "inboxctl: %s: %s\n", what, call.err);
+	} else if ((msg = ctl__call_failure(&call, &code)) != NULL) {
+		fprintf(stderr, "inboxctl: %s refused: %s: %s\n", what, code,
+		    msg);
+	} else if (json) {
+		print_answer(&call);
+		rc = 0;
+	} else {
+		data = cJSON_PrintUnformatted(call.data);
+		printf("%s: %s\n", call.event, data ? data : "null");
+		free(data);
+		rc = 0;
+	}
+	ctl__call_finish(&call, 1);
+	return rc;
+}
+
+int
 ctl__cmd(struct ctl *ctl, int argc, char **argv)
 {
 	static const char *const reserved[] = { "v", "type", "cmd_id", "actor" };
 	struct ctl_opt opts[] = { { "--as", NULL, true, NULL } };
-	const char *ops[2], *code, *msg;
-	struct ctl_call call;
+	const char *ops[2];
 	cJSON *cmd = NULL, *fields = NULL, *it;
 	size_t nops;
 	int rc;
@@ -281,19 +308,7 @@ ctl__cmd(struct ctl *ctl, int argc, char **argv)
 	}
 	if (opts[0].val != NULL)
 		cJSON_AddStringToObject(cmd, "actor", opts[0].val);
-	memset(&call, 0, sizeof(call));
-	call.cmd = cmd;
-	rc = ctl__call(ctl, &call, 1, CTL_ANSWER_TIMEOUT_S);
-	if (rc != 0) {
-		fprintf(stderr, "inboxctl: %s: %s\n", ops[0], call.err);
-	} else if ((msg = ctl__call_failure(&call, &code)) != NULL) {
-		fprintf(stderr, "inboxctl: %s refused: %s: %s\n", ops[0], code,
-		    msg);
-		rc = 1;
-	} else {
-		print_answer(&call);
-	}
-	ctl__call_finish(&call, 1);
+	rc = ctl__call_print(ctl, cmd, ops[0], true);
 	cJSON_Delete(cmd);
 	cJSON_Delete(fields);
 	return rc;

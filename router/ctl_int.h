@@ -1,8 +1,10 @@
 /*
  * inboxctl's private header: its context, its argument parser and the
  * commands of each file. inboxctl.c: main, usage, agents, conversations,
- * events, backup; ctl_call.c: commands to the router and their answers,
- * `cmd`; ctl_contacts.c: contacts export and import; ctl_csv.c: CSV.
+ * events, backup, stream tails and time arguments; ctl_call.c: commands to
+ * the router and their answers, `cmd`; ctl_contacts.c: contacts export and
+ * import; ctl_csv.c: CSV; ctl_agents.c: `agent list` and `agent set`;
+ * ctl_sla.c: `sla tail`; ctl_stats.c: `stats`.
  */
 #ifndef INBOX_ROUTER_CTL_INT_H
 #define INBOX_ROUTER_CTL_INT_H
@@ -50,6 +52,40 @@ int ctl__connect(struct ctl *ctl);
 /* Opens the store read-only. Returns 0, INBOX_ENOTFOUND when there is no
  * store yet (nothing printed), or another code after printing why. */
 int ctl__store_open(struct ctl *ctl, struct store **st);
+/* ctl__store_open, then a read transaction in *txn (NULL on failure; the
+ * caller closes *st, NULL when the open failed). Returns 0, or the code of
+ * ctl__store_open or of store_txn_begin (printed). */
+int ctl__store_read(struct ctl *ctl, struct store **st,
+    struct store_txn **txn);
+/* A number in [min, max]; false when s is not one. */
+bool ctl__number_arg(const char *s, double min, double max, double *out);
+/* Reads a tail's --count N (*count -1 when absent) and --timeout SEC
+ * (*deadline in ms, 0 when absent). Returns 0, or 2 after printing what is
+ * wrong. */
+int ctl__tail_opts(const char *count_s, const char *timeout_s, long *count,
+    int64_t *deadline);
+/* Follows `stream` after id `from` (XREAD, blocking at most ctl__block_ms
+ * at a time), calling print for each entry (event and data NULL when the
+ * entry lacks them), until `count` entries (-1: no limit), the deadline
+ * (ms; 0: none), or SIGINT, SIGTERM or SIGHUP (blocked here, then polled).
+ * Returns 0, or 1 after printing the Redis error. */
+int ctl__tail(struct ctl *ctl, const char *stream, const char *from,
+    long count, int64_t deadline, void (*print)(void *arg, const char *id,
+    const char *event, const char *data), void *arg);
+/* A ctl__tail printer: {"seq", "event", "data"} on one line. */
+void ctl__print_entry(void *arg, const char *id, const char *event,
+    const char *data);
+/* A time argument: ms since the epoch, or "YYYY-MM-DD[ HH:MM[:SS]]" ('T'
+ * may stand for the space) in local time; with `ago`, also a duration
+ * ("30m", "7d") before now. Returns 0 and *ms, or INBOX_EINVAL. */
+int ctl__time_arg(const char *s, int64_t now, bool ago, int64_t *ms);
+/* Prints v as one line of JSON. */
+void ctl__print_json(const cJSON *v);
+/* "YYYY-MM-DD HH:MM:SS" in local time; "-" for 0. */
+void ctl__fmt_time(int64_t ms, char *buf, size_t len);
+/* "1d2h", "2m10s", "350ms": a duration for people, to the second (under
+ * one: in ms), the sign dropped. */
+void ctl__fmt_dur(int64_t ms, char *buf, size_t len);
 
 /* ---- ctl_call.c ---------------------------------------------------------- */
 
@@ -81,6 +117,12 @@ void ctl__call_finish(struct ctl_call *calls, size_t n);
 /* For a command.failed answer: its message, and its code in *code; NULL
  * for any other answer. Borrowed from call->data. */
 const char *ctl__call_failure(const struct ctl_call *call, const char **code);
+/* Sends one command (borrowed) and waits for its answer; prints it as
+ * "EVENT: DATA", or with json as {"seq", "event", "data"}. No answer or a
+ * refusal prints "inboxctl: WHAT: why" or "inboxctl: WHAT refused: CODE:
+ * MESSAGE" on stderr. Returns 0, or 1 (no answer or refused). */
+int ctl__call_print(struct ctl *ctl, cJSON *cmd, const char *what,
+    bool json);
 /* inboxctl cmd TYPE [--as LOGIN] [JSON-OBJECT] */
 int ctl__cmd(struct ctl *ctl, int argc, char **argv);
 
@@ -88,5 +130,24 @@ int ctl__cmd(struct ctl *ctl, int argc, char **argv);
 
 /* inboxctl contacts export|import ... */
 int ctl__contacts(struct ctl *ctl, int argc, char **argv);
+
+/* ---- ctl_agents.c -------------------------------------------------------- */
+
+/* inboxctl agent list [--json] */
+int ctl__agent_list(struct ctl *ctl, int argc, char **argv);
+/* inboxctl agent set LOGIN [--name N] [--teams L] [--skills L]
+ * [--capacity N|default] */
+int ctl__agent_set(struct ctl *ctl, int argc, char **argv);
+
+/* ---- ctl_sla.c ----------------------------------------------------------- */
+
+/* inboxctl sla tail [--json] [--since ID|DURATION|all] [--count N]
+ * [--timeout SEC] */
+int ctl__sla(struct ctl *ctl, int argc, char **argv);
+
+/* ---- ctl_stats.c --------------------------------------------------------- */
+
+/* inboxctl stats [--from TIME|DURATION] [--to TIME] [--json] */
+int ctl__stats(struct ctl *ctl, int argc, char **argv);
 
 #endif

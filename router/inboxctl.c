@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -27,10 +28,21 @@ print_usage(FILE *f)
 	    "                  [--password-stdin | --password PW]\n"
 	    "  agent passwd LOGIN [--password-stdin | --password PW]\n"
 	    "      create an agent, or set a password (through the router)\n"
+	    "  agent list [--json]\n"
+	    "      agents with teams, skills, capacity, presence, open load\n"
+	    "  agent set LOGIN [--name N] [--teams \"a, b\"] [--skills \"x, y\"]\n"
+	    "                  [--capacity N|default]\n"
+	    "      change an agent's profile (through the router)\n"
 	    "  conversations [--state open|snoozed|closed|all] [--json]\n"
 	    "      list conversations (read from the store)\n"
 	    "  events tail [--from ID] [--count N] [--timeout SEC]\n"
 	    "      print the router's events, one JSON object a line\n"
+	    "  sla tail [--json] [--since ID|DURATION|all] [--count N]\n"
+	    "           [--timeout SEC]\n"
+	    "      follow the SLA warnings and breaches, one a line\n"
+	    "  stats [--from TIME|DURATION] [--to TIME] [--json]\n"
+	    "      dialogs handled, response times, breaches and ratings per\n"
+	    "      agent, team and channel (default: the last 7 days)\n"
 	    "  contacts export [--csv | --json] [-o FILE]\n"
 	    "      every contact, as CSV (default) or a JSON array\n"
 	    "  contacts import FILE.csv [--dry-run] [--json]\n"
@@ -128,6 +140,31 @@ ctl__store_open(struct ctl *ctl, struct store **st)
 	return rc;
 }
 
+int
+ctl__store_read(struct ctl *ctl, struct store **st, struct store_txn **txn)
+{
+	int rc;
+
+	*txn = NULL;
+	if ((rc = ctl__store_open(ctl, st)) != 0) {
+		*st = NULL;
+		return rc;
+	}
+	if ((rc = store_txn_begin(*st, false, txn)) != 0)
+		fprintf(stderr, "inboxctl: store %s: %s\n", ctl->cfg.store_path,
+		    inbox_strerror(rc));
+	return rc;
+}
+
+void
+ctl__print_json(const cJSON *v)
+{
+	char *s = cJSON_PrintUnformatted(v);
+
+	printf("%s\n", s != NULL ? s : "null");
+	free(s);
+}
+
 /* The password of --password, or the first line of stdin. */
 static char *
 read_password(const char *pw, bool from_stdin)
@@ -163,18 +200,21 @@ cmd_agent(struct ctl *ctl, int argc, char **argv)
 		{ "--password", NULL, true, NULL },
 		{ "--password-stdin", NULL, false, NULL },
 	};
-	char hash[crypto_pwhash_STRBYTES];
-	const char *ops[1], *code, *msg;
-	struct ctl_call call;
-	char *pw = NULL, *data;
+	char hash[crypto_pwhash_STRBYTES], what[32];
+	const char *ops[1];
+	char *pw = NULL;
 	cJSON *cmd = NULL;
 	size_t nops;
 	bool add;
 	int rc;
 
+	if (argc >= 1 && strcmp(argv[0], "list") == 0)
+		return ctl__agent_list(ctl, argc - 1, argv + 1);
+	if (argc >= 1 && strcmp(argv[0], "set") == 0)
+		return ctl__agent_set(ctl, argc - 1, argv + 1);
 	if (argc < 1 || (strcmp(argv[0], "add") != 0 &&
 	    strcmp(argv[0], "passwd") != 0)) {
-		fprintf(stderr, "inboxctl: agent: add or passwd?\n");
+		fprintf(stderr, "inboxctl: agent: add, passwd, list or set?\n");
 		return ctl__usage();
 	}
 	add = strcmp(argv[0], "add") == 0;
@@ -204,20 +244,8 @@ cmd_agent(struct ctl *ctl, int argc, char **argv)
 		cJSON_AddStringToObject(cmd, "name", opts[0].val);
 	if (opts[1].val != NULL)
 		cJSON_AddStringToObject(cmd, "role", opts[1].val);
-	memset(&call, 0, sizeof(call));
-	call.cmd = cmd;
-	if (ctl__call(ctl, &call, 1, CTL_ANSWER_TIMEOUT_S) != 0) {
-		fprintf(stderr, "inboxctl: agent %s: %s\n", argv[0], call.err);
-	} else if ((msg = ctl__call_failure(&call, &code)) != NULL) {
-		fprintf(stderr, "inboxctl: agent %s refused: %s: %s\n", argv[0],
-		    code, msg);
-	} else {
-		data = cJSON_PrintUnformatted(call.data);
-		printf("%s: %s\n", call.event, data ? data : "null");
-		free(data);
-		rc = 0;
-	}
-	ctl__call_finish(&call, 1);
+	snprintf(what, sizeof(what), "agent %s", argv[0]);
+	rc = ctl__call_print(ctl, cmd, what, false);
 out:
 	sodium_memzero(pw, strlen(pw));
 	free(pw);
@@ -278,18 +306,13 @@ cmd_conversations(struct ctl *ctl, int argc, char **argv)
 		return 2;
 	}
 	arr = cJSON_CreateArray();
-	rc = ctl__store_open(ctl, &st);
+	rc = ctl__store_read(ctl, &st, &txn);
 	if (rc == INBOX_ENOTFOUND) {
 		rc = 0; /* no store yet: nothing was ever received */
 		goto print;
 	}
 	if (rc != 0)
 		goto out;
-	if ((rc = store_txn_begin(st, false, &txn)) != 0) {
-		fprintf(stderr, "inboxctl: store %s: %s\n", ctl->cfg.store_path,
-		    inbox_strerror(rc));
-		goto out;
-	}
 	for (int i = 0; i < nstates && rc == 0; i++) {
 		struct store_feed_q q = { .state = states[i], .priority = -1,
 		    .limit = 500 };
@@ -304,13 +327,10 @@ cmd_conversations(struct ctl *ctl, int argc, char **argv)
 		goto out;
 	}
 print:
-	if (opts[1].val != NULL) {
-		char *s = cJSON_PrintUnformatted(arr);
-		printf("%s\n", s);
-		free(s);
-	} else {
+	if (opts[1].val != NULL)
+		ctl__print_json(arr);
+	else
 		print_table(arr);
-	}
 out:
 	store_txn_abort(txn);
 	store_close(st);
@@ -318,9 +338,8 @@ out:
 	return rc == 0 ? 0 : 1;
 }
 
-/* A whole decimal number in [min, max]; false when s is not one. */
-static bool
-number_arg(const char *s, double min, double max, double *out)
+bool
+ctl__number_arg(const char *s, double min, double max, double *out)
 {
 	char *end;
 
@@ -328,6 +347,154 @@ number_arg(const char *s, double min, double max, double *out)
 	*out = strtod(s, &end);
 	return s[0] != '\0' && *end == '\0' && errno == 0 && *out >= min &&
 	    *out <= max;
+}
+
+int
+ctl__tail_opts(const char *count_s, const char *timeout_s, long *count,
+    int64_t *deadline)
+{
+	double n, sec;
+
+	*count = -1;
+	*deadline = 0;
+	if (count_s != NULL && (!ctl__number_arg(count_s, 0, 1e9, &n) ||
+	    n != (double)(long)n)) {
+		fprintf(stderr, "inboxctl: --count: a whole number, please\n");
+		return 2;
+	}
+	if (timeout_s != NULL && !ctl__number_arg(timeout_s, 0, 1e7, &sec)) {
+		fprintf(stderr, "inboxctl: --timeout: seconds, please\n");
+		return 2;
+	}
+	if (count_s != NULL)
+		*count = (long)n;
+	if (timeout_s != NULL)
+		*deadline = rt_now_ms() + (int64_t)(sec * 1000);
+	return 0;
+}
+
+void
+ctl__print_entry(void *arg, const char *id, const char *event,
+    const char *data)
+{
+	printf("{\"seq\":\"%s\",\"event\":\"%s\",\"data\":%s}\n", id,
+	    event ? event : "", data ? data : "null");
+}
+
+int
+ctl__tail(struct ctl *ctl, const char *stream, const char *from, long count,
+    int64_t deadline, void (*print)(void *arg, const char *id,
+    const char *event, const char *data), void *arg)
+{
+	char last[64];
+	long seen = 0;
+
+	rt_sig_block();
+	snprintf(last, sizeof(last), "%s", from);
+	while ((count < 0 || seen < count) && !rt_sig_pending()) {
+		redisReply *r;
+
+		if (deadline && rt_now_ms() >= deadline)
+			break;
+		r = redisCommand(ctl->redis,
+		    "XREAD COUNT 1000 BLOCK %d STREAMS %s %s",
+		    ctl__block_ms(ctl), stream, last);
+		if (rt_reply_is_error(r)) {
+			fprintf(stderr, "inboxctl: XREAD %s: %s\n", stream,
+			    r ? r->str : ctl->redis->errstr);
+			if (r != NULL)
+				freeReplyObject(r);
+			return 1;
+		}
+		if (r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
+			redisReply *entries = r->element[0]->element[1];
+
+			for (size_t i = 0; i < entries->elements &&
+			    (count < 0 || seen < count); i++) {
+				redisReply *e = entries->element[i];
+
+				snprintf(last, sizeof(last), "%s",
+				    e->element[0]->str);
+				print(arg, last, rt_entry_field(e->element[1],
+				    "event", NULL), rt_entry_field(e->element[1],
+				    "data", NULL));
+				seen++;
+			}
+			fflush(stdout);
+		}
+		freeReplyObject(r);
+	}
+	return 0;
+}
+
+int
+ctl__time_arg(const char *s, int64_t now, bool ago, int64_t *ms)
+{
+	struct tm tm;
+	int64_t d;
+	double n;
+	time_t t;
+	char *end;
+
+	if (ago && inbox_duration_parse(s, &d) == 0) {
+		*ms = now - d;
+		return 0;
+	}
+	if (ctl__number_arg(s, 0, 9007199254740992.0, &n) &&
+	    n == (double)(int64_t)n) {
+		*ms = (int64_t)n;
+		return 0;
+	}
+	memset(&tm, 0, sizeof(tm));
+	if ((end = strptime(s, "%Y-%m-%d", &tm)) == NULL)
+		return INBOX_EINVAL;
+	if (*end == ' ' || *end == 'T') {
+		const char *rest = end + 1;
+
+		if ((end = strptime(rest, "%H:%M:%S", &tm)) == NULL &&
+		    (end = strptime(rest, "%H:%M", &tm)) == NULL)
+			return INBOX_EINVAL;
+	}
+	if (*end != '\0')
+		return INBOX_EINVAL;
+	tm.tm_isdst = -1;
+	if ((t = mktime(&tm)) == (time_t)-1)
+		return INBOX_EINVAL;
+	*ms = (int64_t)t * 1000;
+	return 0;
+}
+
+void
+ctl__fmt_time(int64_t ms, char *buf, size_t len)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (ms <= 0 || localtime_r(&t, &tm) == NULL ||
+	    strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+		snprintf(buf, len, "-");
+}
+
+void
+ctl__fmt_dur(int64_t ms, char *buf, size_t len)
+{
+	static const struct { char unit; int64_t s; } units[] = {
+		{ 'd', 86400 }, { 'h', 3600 }, { 'm', 60 }, { 's', 1 },
+	};
+	int64_t sec = (ms < 0 ? -ms : ms) / 1000;	/* whole seconds */
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		int64_t v = sec / units[i].s;
+
+		sec %= units[i].s;
+		if (v > 0 && n < len)
+			n += (size_t)snprintf(buf + n, len - n, "%lld%c",
+			    (long long)v, units[i].unit);
+	}
+	if (buf[0] == '\0')
+		snprintf(buf, len, "%lldms", (long long)(ms < 0 ? -ms : ms));
 }
 
 static int
@@ -339,11 +506,10 @@ cmd_events(struct ctl *ctl, int argc, char **argv)
 		{ "--timeout", NULL, true, NULL },
 	};
 	const char *ops[1];
-	double count = -1, timeout = 0;
-	int64_t deadline = 0;
+	int64_t deadline;
 	char last[64];
 	size_t nops;
-	long seen = 0;
+	long count;
 	int rc;
 
 	if (argc < 1 || strcmp(argv[0], "tail") != 0) {
@@ -351,63 +517,18 @@ cmd_events(struct ctl *ctl, int argc, char **argv)
 		return ctl__usage();
 	}
 	if ((rc = ctl__args(argc - 1, argv + 1, opts, 3, ops, 0, 0, &nops,
-	    "")) != 0)
+	    "")) != 0 ||
+	    (rc = ctl__tail_opts(opts[1].val, opts[2].val, &count,
+	    &deadline)) != 0)
 		return rc;
-	if (opts[1].val != NULL && (!number_arg(opts[1].val, 0, 1e9, &count) ||
-	    count != (double)(long)count)) {
-		fprintf(stderr, "inboxctl: --count: a whole number, please\n");
-		return 2;
-	}
-	if (opts[2].val != NULL && !number_arg(opts[2].val, 0, 1e7, &timeout)) {
-		fprintf(stderr, "inboxctl: --timeout: seconds, please\n");
-		return 2;
-	}
-	if (opts[2].val != NULL)
-		deadline = rt_now_ms() + (int64_t)(timeout * 1000);
 	if (ctl__connect(ctl) != 0)
 		return 1;
 	if (opts[0].val != NULL)
 		snprintf(last, sizeof(last), "%s", opts[0].val);
 	else if (ctl__stream_top(ctl, ctl->k_events, last, sizeof(last)) != 0)
 		return 1;
-	while (count < 0 || seen < (long)count) {
-		redisReply *r;
-
-		if (deadline && rt_now_ms() >= deadline)
-			break;
-		r = redisCommand(ctl->redis,
-		    "XREAD COUNT 1000 BLOCK %d STREAMS %s %s",
-		    ctl__block_ms(ctl), ctl->k_events, last);
-		if (rt_reply_is_error(r)) {
-			fprintf(stderr, "inboxctl: XREAD: %s\n",
-			    r ? r->str : ctl->redis->errstr);
-			if (r != NULL)
-				freeReplyObject(r);
-			return 1;
-		}
-		if (r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
-			redisReply *entries = r->element[0]->element[1];
-
-			for (size_t i = 0; i < entries->elements &&
-			    (count < 0 || seen < (long)count); i++) {
-				redisReply *e = entries->element[i];
-				const char *ev = rt_entry_field(e->element[1],
-				    "event", NULL);
-				const char *data = rt_entry_field(e->element[1],
-				    "data", NULL);
-
-				snprintf(last, sizeof(last), "%s",
-				    e->element[0]->str);
-				printf("{\"seq\":\"%s\",\"event\":\"%s\","
-				    "\"data\":%s}\n", last, ev ? ev : "",
-				    data ? data : "null");
-				seen++;
-			}
-			fflush(stdout);
-		}
-		freeReplyObject(r);
-	}
-	return 0;
+	return ctl__tail(ctl, ctl->k_events, last, count, deadline,
+	    ctl__print_entry, NULL);
 }
 
 /* 1 when directory path holds nothing, 0 when it holds something, -1 when
@@ -517,6 +638,8 @@ static const struct {
 	{ "contacts", ctl__contacts },
 	{ "cmd", ctl__cmd },
 	{ "backup", cmd_backup },
+	{ "sla", ctl__sla },
+	{ "stats", ctl__stats },
 };
 
 int

@@ -329,4 +329,34 @@ int store_state_parse(const char *name, int *state);
 const char *store_mstatus_name(int status);
 int store_mstatus_parse(const char *name, int *status);
 
+/* ---- stats.c: supervisors' views (docs/operations.md, "Supervisor stats")
+ * Each returns a new cJSON tree (as void *) the caller frees with
+ * cJSON_Delete. */
+
+/* Every agent by login, as store_agent_json shows it (load, presence as of
+ * now), plus "effective_capacity" (its capacity, or default_capacity when
+ * it has none). Returns 0 and *out, or an error code and *out NULL. */
+int store_agents_json(struct store_txn *txn, int64_t now, int64_t lease_ms,
+    int default_capacity, void **out);
+/* Who answered how many dialogs, how fast, over [from, to) (ms), from txn
+ * alone: {from, to, totals, agents[], teams[], channels[]}. A dialog counts
+ * for its assignee now and each of that agent's teams (from the agent's
+ * record): handled when its first response (first_response_at) or its last
+ * close (closed_at) falls in the period; first-response times
+ * (first_response_at - created) of first responses in the period, median
+ * and p90 by nearest rank; resolution times (closed_at - created) of
+ * closes in the period; ratings given (rated_at) in the period; open_load
+ * now (store_agent_load); per channel, dialogs created in the period and
+ * open now. sla_breaches are 0 here: callers count the alerts of the
+ * `<prefix>:sla` stream with store_stats_alert. Returns 0 and *out, or
+ * INBOX_EINVAL (to <= from) or a store error with *out NULL. */
+int store_stats(struct store_txn *txn, int64_t from, int64_t to, void **out);
+/* Counts one entry of the alert stream into a store_stats tree: an
+ * sla.breached whose data's `at` is in the period adds one to totals, to
+ * the agent named by `assignee` and to its teams. Returns whether it
+ * counted. */
+bool store_stats_alert(void *stats, const char *event, const char *data);
+/* Sets every sla_breaches to null: the alert stream could not be read. */
+void store_stats_alerts_unknown(void *stats);
+
 #endif

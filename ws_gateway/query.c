@@ -1,5 +1,6 @@
-/* The websocket requests: feed, conversation.get, subscribe, ping. Queries
- * read the store in a read-only transaction each. */
+/* The websocket requests: feed, conversation.get, subscribe, ping, and for
+ * supervisors and admins stats, agents and sla.recent. Queries read the
+ * store in a read-only transaction each. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,12 @@
 
 #define FEED_LIMIT_MAX 500
 #define REPLAY_MAX 5000
+#define SLA_RECENT_MAX 200
+#define STATS_DEFAULT_MS (7 * 86400000LL)
+#define ALERT_PAGE 1000
+/* Alert ids may run ahead of their `at` (the router's event clock): stats
+ * read the alert stream this far past the period's end. */
+#define ALERT_SLACK_MS 60000
 
 struct answer {
 	cJSON *data;             /* ok answer */
@@ -71,21 +78,34 @@ opt_str(const cJSON *req, const char *name, size_t max, const char **out,
 	return true;
 }
 
+/* Reads an optional whole number from min to 2^53: absent or null leaves
+ * *out; returns false after failing with "NAME: expected WHAT". */
 static bool
-opt_id(const cJSON *req, const char *name, uint64_t *out, struct answer *a)
+opt_whole(const cJSON *req, const char *name, double min, const char *what,
+    double *out, struct answer *a)
 {
 	const cJSON *it = cJSON_GetObjectItemCaseSensitive(req, name);
 
-	*out = 0;
 	if (it == NULL || cJSON_IsNull(it))
 		return true;
-	if (!cJSON_IsNumber(it) || it->valuedouble < 1 ||
+	if (!cJSON_IsNumber(it) || it->valuedouble < min ||
 	    it->valuedouble > 9007199254740992.0 ||
 	    it->valuedouble != (double)(uint64_t)it->valuedouble) {
-		fail(a, "bad_request", "%s: expected a positive integer", name);
+		fail(a, "bad_request", "%s: expected %s", name, what);
 		return false;
 	}
-	*out = (uint64_t)it->valuedouble;
+	*out = it->valuedouble;
+	return true;
+}
+
+static bool
+opt_id(const cJSON *req, const char *name, uint64_t *out, struct answer *a)
+{
+	double v = 0;
+
+	if (!opt_whole(req, name, 1, "a positive integer", &v, a))
+		return false;
+	*out = (uint64_t)v;
 	return true;
 }
 
@@ -475,6 +495,168 @@ do_subscribe(struct gateway *gw, const cJSON *req,
 	cJSON_AddBoolToObject(a->data, "more", more);
 }
 
+/* Runs an XRANGE or XREVRANGE of the alert stream: the array reply, or
+ * NULL after failing `a` (Redis down or refusing). */
+static redisReply *
+sla_range(struct gateway *gw, const char *verb, const char *start,
+    const char *end, int count, struct answer *a)
+{
+	char stream[128];
+	redisReply *r;
+
+	rt_key(stream, sizeof(stream), gw->cfg, "sla");
+	if (gw->redis == NULL && (gw->redis = rt_redis_connect(gw->cfg)) == NULL) {
+		fail(a, "unavailable", "redis unreachable");
+		return NULL;
+	}
+	r = redisCommand(gw->redis, "%s %s %s %s COUNT %d", verb, stream, start,
+	    end, count);
+	if (r != NULL && r->type == REDIS_REPLY_ARRAY)
+		return r;
+	if (r == NULL) {
+		redisFree(gw->redis);
+		gw->redis = NULL;
+	} else {
+		freeReplyObject(r);
+	}
+	fail(a, "unavailable", "cannot read the alert stream");
+	return NULL;
+}
+
+/* sla.recent {since?}: the latest alerts (after `since`), newest first. */
+static void
+do_sla_recent(struct gateway *gw, const cJSON *req, struct answer *a)
+{
+	const char *since;
+	char end[80];
+	struct gw_seq s;
+	redisReply *r;
+	cJSON *arr;
+
+	if (!opt_str(req, "since", 64, &since, a))
+		return;
+	if (since != NULL && !gw_seq_parse(since, &s))
+		return fail(a, "bad_request", "since: expected a seq (ms-n)");
+	snprintf(end, sizeof(end), "%s%s", since ? "(" : "-", since ? since : "");
+	if ((r = sla_range(gw, "XREVRANGE", "+", end, SLA_RECENT_MAX, a)) == NULL)
+		return;
+	a->data = cJSON_CreateObject();
+	arr = cJSON_AddArrayToObject(a->data, "alerts");
+	for (size_t i = 0; i < r->elements; i++) {
+		const redisReply *e = r->element[i];
+		const char *ev = rt_entry_field(e->element[1], "event", NULL);
+		const char *data = rt_entry_field(e->element[1], "data", NULL);
+		cJSON *o = cJSON_CreateObject(), *d;
+
+		cJSON_AddStringToObject(o, "seq", e->element[0]->str);
+		cJSON_AddStringToObject(o, "event", ev ? ev : "");
+		d = data ? cJSON_Parse(data) : NULL;
+		cJSON_AddItemToObject(o, "data", d ? d : cJSON_CreateNull());
+		cJSON_AddItemToArray(arr, o);
+	}
+	cJSON_AddBoolToObject(a->data, "more", r->elements == SLA_RECENT_MAX);
+	freeReplyObject(r);
+}
+
+/* Adds the breach alerts of the stats' period; without the stream they
+ * are unknown (null). */
+static void
+stats_alerts(struct gateway *gw, cJSON *stats, int64_t from, int64_t to)
+{
+	struct answer ignored = { 0 };
+	char start[80], end[32];
+	redisReply *r;
+	size_t n = ALERT_PAGE;
+
+	snprintf(start, sizeof(start), "%lld", (long long)from);
+	snprintf(end, sizeof(end), "%lld", (long long)to + ALERT_SLACK_MS);
+	while (n == ALERT_PAGE) {
+		if ((r = sla_range(gw, "XRANGE", start, end, ALERT_PAGE,
+		    &ignored)) == NULL) {
+			log_warnx("gateway: stats: %s", ignored.message);
+			store_stats_alerts_unknown(stats);
+			return;
+		}
+		n = r->elements;
+		for (size_t i = 0; i < n; i++) {
+			const redisReply *f = r->element[i]->element[1];
+
+			store_stats_alert(stats, rt_entry_field(f, "event", NULL),
+			    rt_entry_field(f, "data", NULL));
+		}
+		if (n > 0)
+			snprintf(start, sizeof(start), "(%s",
+			    r->element[n - 1]->element[0]->str);
+		freeReplyObject(r);
+	}
+}
+
+/* An optional time in ms (absent: *out unchanged); false after failing
+ * `a`. */
+static bool
+opt_ms(const cJSON *req, const char *name, int64_t *out, struct answer *a)
+{
+	double v = (double)*out;
+
+	if (!opt_whole(req, name, 0, "a time in ms", &v, a))
+		return false;
+	*out = (int64_t)v;
+	return true;
+}
+
+/* stats, agents and sla.recent: for supervisors and admins only. */
+static void
+do_supervise(struct gateway *gw, const char *type, const cJSON *req,
+    const struct gw_session_view *view, struct answer *a)
+{
+	struct store_txn *txn = NULL;
+	struct store_agent ag;
+	int64_t now = rt_now_ms(), from = now - STATS_DEFAULT_MS, to = now;
+	void *out = NULL;
+	bool allowed = false;
+	int rc;
+
+	if ((rc = gw_store(gw)) != 0 ||
+	    (rc = store_txn_begin(gw->store, false, &txn)) != 0)
+		return fail(a, "store_unavailable", "%s", inbox_strerror(rc));
+	rc = store_agent_get(txn, view->login, &ag);
+	if (rc == 0 || rc == INBOX_ENOTFOUND) {
+		allowed = rc == 0 && ag.role != NULL &&
+		    (strcmp(ag.role, "supervisor") == 0 ||
+		    strcmp(ag.role, "admin") == 0);
+		rc = 0;
+	}
+	if (rc != 0)
+		fail(a, "store_unavailable", "%s", inbox_strerror(rc));
+	else if (!allowed)
+		fail(a, "forbidden", "%s is for supervisors and admins", type);
+	else if (strcmp(type, "agents") == 0 &&
+	    (rc = store_agents_json(txn, now, gw->cfg->router_presence_lease_ms,
+	    gw->cfg->router_default_capacity, &out)) != 0)
+		fail(a, "store_unavailable", "%s", inbox_strerror(rc));
+	else if (strcmp(type, "stats") == 0 && opt_ms(req, "from", &from, a) &&
+	    opt_ms(req, "to", &to, a)) {
+		if (to <= from)
+			fail(a, "bad_request", "to: must come after from");
+		else if ((rc = store_stats(txn, from, to, &out)) != 0)
+			fail(a, "store_unavailable", "%s", inbox_strerror(rc));
+	}
+	store_txn_abort(txn);
+	if (a->code != NULL || strcmp(type, "sla.recent") == 0) {
+		cJSON_Delete(out);
+		if (a->code == NULL)
+			do_sla_recent(gw, req, a);
+		return;
+	}
+	if (strcmp(type, "stats") == 0) {
+		stats_alerts(gw, out, from, to);
+		a->data = out;
+	} else {
+		a->data = cJSON_CreateObject();
+		cJSON_AddItemToObject(a->data, "agents", out);
+	}
+}
+
 char *
 gw_request(struct gateway *gw, const char *frame, size_t len,
     struct gw_session_view *view, struct gw_frame **replay,
@@ -506,6 +688,10 @@ gw_request(struct gateway *gw, const char *frame, size_t len,
 		cJSON_AddNumberToObject(a.data, "now", (double)rt_now_ms());
 	} else if (strcmp(type->valuestring, "subscribe") == 0) {
 		do_subscribe(gw, req, view, replay, &a);
+	} else if (strcmp(type->valuestring, "stats") == 0 ||
+	    strcmp(type->valuestring, "agents") == 0 ||
+	    strcmp(type->valuestring, "sla.recent") == 0) {
+		do_supervise(gw, type->valuestring, req, view, &a);
 	} else if (is_command(type->valuestring)) {
 		if (forward(gw, req, view, pend, &a)) {
 			cJSON_Delete(req);
