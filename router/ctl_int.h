@@ -150,4 +150,9 @@ int ctl__sla(struct ctl *ctl, int argc, char **argv);
 /* inboxctl stats [--from TIME|DURATION] [--to TIME] [--json] */
 int ctl__stats(struct ctl *ctl, int argc, char **argv);
 
+/* ---- ctl_rules.c ---------------------------------------------------------- */
+
+/* inboxctl rules list|test ... */
+int ctl__rules(struct ctl *ctl, int argc, char **argv);
+
 #endif

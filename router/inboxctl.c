@@ -43,6 +43,11 @@ print_usage(FILE *f)
 	    "  stats [--from TIME|DURATION] [--to TIME] [--json]\n"
 	    "      dialogs handled, response times, breaches and ratings per\n"
 	    "      agent, team and channel (default: the last 7 days)\n"
+	    "  rules list [--json]\n"
+	    "      the [rule] sections as the router reads them\n"
+	    "  rules test [--channel C] [--connector ID] [--subject S]\n"
+	    "             [--text T] [--fields JSON] [--first] [--at MS] [--json]\n"
+	    "      which rules a message would match, and what they would do\n"
 	    "  contacts export [--csv | --json] [-o FILE]\n"
 	    "      every contact, as CSV (default) or a JSON array\n"
 	    "  contacts import FILE.csv [--dry-run] [--json]\n"
@@ -640,6 +645,7 @@ static const struct {
 	{ "backup", cmd_backup },
 	{ "sla", ctl__sla },
 	{ "stats", ctl__stats },
+	{ "rules", ctl__rules },
 };
 
 int

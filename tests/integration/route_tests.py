@@ -406,6 +406,24 @@ def test_rules_tag_prioritize_assign_and_auto_reply_once(w):
     # an ordinary dialog is routed by load between bob and ann
     o = post_new(w, sue, "m-5", "t-5", text="plain")
     check(o["assignee"] in ("bob", "ann"), "routed", o)
+    # inboxctl shows the rules and dry-runs a message through them
+    lst = json.loads(w.inboxctl("rules", "list", "--json").stdout)
+    check_eq([r["name"] for r in lst],
+             ["billing", "vip", "welcome", "telegram-only"], "rules list")
+
+    def dry(*args):
+        out = json.loads(w.inboxctl("rules", "test", "--json",
+                                    *args).stdout)
+        return [r["name"] for r in out["matched"]]
+    check_eq(dry("--text", "REFUND please"), ["billing"], "dry run")
+    check_eq(dry("--text", "refund", "--first"), ["billing", "welcome"],
+             "dry run, first contact")
+    check_eq(dry("--channel", "telegram", "--text", "x"), ["telegram-only"],
+             "dry run by channel")
+    check_eq(dry("--text", "x", "--fields", '{"plan":"gold"}'), ["vip"],
+             "dry run by a custom field")
+    bad = w.inboxctl("rules", "test", "--fields", "[1]", check_rc=False)
+    check_eq(bad.returncode, 2, "a bad --fields is a usage error")
     ann.close()
     bob.close()
 
