@@ -672,7 +672,8 @@ store_contact_convs(struct store_txn *t, uint64_t contact_id,
 		free(l.ids);
 		return store__fail("contact conversations", rc);
 	}
-	qsort(l.ids, l.n, sizeof(*l.ids), cmp_u64);
+	if (l.n > 1)
+		qsort(l.ids, l.n, sizeof(*l.ids), cmp_u64);
 	for (size_t i = 0; i < l.n && crc == 0; i++)
 		crc = cb(arg, l.ids[i]);
 	free(l.ids);

@@ -13,6 +13,7 @@ struct connector {
 	redisContext *redis;
 	bool group_ok;
 	bool pending_done;       /* own pending entries were read once */
+	char pending_after[64];  /* the last pending id handed out */
 	char k_in[128], k_out[192], k_dead[128];
 };
 
@@ -32,6 +33,7 @@ connector_create(const struct inbox_config *cfg,
 	rt_key(c->k_dead, sizeof(c->k_dead), cfg, "dead");
 	snprintf(name, sizeof(name), "out:%s", cc->id);
 	rt_key(c->k_out, sizeof(c->k_out), cfg, name);
+	snprintf(c->pending_after, sizeof(c->pending_after), "0");
 	return c;
 }
 
@@ -59,6 +61,7 @@ drop(struct connector *c)
 	c->redis = NULL;
 	c->group_ok = false;
 	c->pending_done = false;
+	snprintf(c->pending_after, sizeof(c->pending_after), "0");
 }
 
 static int
@@ -117,23 +120,39 @@ connector_publish(struct connector *c, const char *const *envs,
 	return flush(c, n);
 }
 
+int
+connector_dead(struct connector *c, const char *source, const char *source_id,
+    const char *reason, const char *data, size_t len)
+{
+	const char *argv[] = { "XADD", c->k_dead, "*", "reason", reason,
+	    "source", source, "source_id", source_id, "data", data };
+	size_t l[11];
+	redisReply *rep;
+	int rc = 0;
+
+	if (ensure(c) != 0)
+		return INBOX_EUNAVAIL;
+	for (int i = 0; i < 10; i++)
+		l[i] = strlen(argv[i]);
+	l[10] = len;
+	rep = redisCommandArgv(c->redis, 11, argv, l);
+	if (rep == NULL) {
+		drop(c);
+		return INBOX_EUNAVAIL;
+	}
+	if (rep->type == REDIS_REPLY_ERROR)
+		rc = INBOX_EUNAVAIL;
+	freeReplyObject(rep);
+	log_warnx("connector %s: %s %s dead-lettered: %s", c->cc->id, source,
+	    source_id, reason);
+	return rc;
+}
+
 static void
 dead_letter(struct connector *c, const char *id, const char *reason,
     const char *data, size_t len)
 {
-	const char *argv[] = { "XADD", c->k_dead, "*", "reason", reason,
-	    "source", c->k_out, "source_id", id, "data", data };
-	size_t l[11];
-	redisReply *rep;
-
-	for (int i = 0; i < 11; i++)
-		l[i] = strlen(argv[i]);
-	l[10] = len;
-	rep = redisCommandArgv(c->redis, 11, argv, l);
-	if (rep != NULL)
-		freeReplyObject(rep);
-	log_warnx("connector %s: %s %s dead-lettered: %s", c->cc->id, c->k_out,
-	    id, reason);
+	connector_dead(c, c->k_out, id, reason, data, len);
 }
 
 static int
@@ -183,8 +202,11 @@ connector_out_read(struct connector *c, struct connector_out *out,
 	snprintf(count, sizeof(count), "%zu", max);
 	snprintf(block, sizeof(block), "%d", block_ms < 1 ? 1 : block_ms);
 	if (pending) {
+		/* from after the last pending entry handed out: those are
+		 * the caller's now */
 		const char *argv[] = { "XREADGROUP", "GROUP", CONNECTOR_GROUP,
-		    c->cc->id, "COUNT", count, "STREAMS", c->k_out, "0" };
+		    c->cc->id, "COUNT", count, "STREAMS", c->k_out,
+		    c->pending_after };
 
 		rep = redisCommandArgv(c->redis, 9, argv, NULL);
 	} else {
@@ -216,6 +238,11 @@ connector_out_read(struct connector *c, struct connector_out *out,
 		const char *data;
 		size_t len = 0;
 		cJSON *item;
+
+		if (pending && e->type == REDIS_REPLY_ARRAY && e->elements >= 1 &&
+		    e->element[0]->type == REDIS_REPLY_STRING)
+			snprintf(c->pending_after, sizeof(c->pending_after), "%s",
+			    e->element[0]->str);
 
 		if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
 		    e->element[1]->type != REDIS_REPLY_ARRAY) {

@@ -42,8 +42,8 @@ int connector_publish(struct connector *c, const char *const *envs,
     const size_t *lens, size_t n);
 
 /* Reads at most max replies into out: this consumer's pending ones first
- * (after a restart: those it never finished), then new ones, blocking up to
- * block_ms when there are none. Entries that are not JSON objects are
+ * (after a restart: those it never finished; each handed out once), then
+ * new ones, blocking up to block_ms when there are none. Entries that are not JSON objects are
  * moved to <prefix>:dead and acknowledged here. Returns the number read
  * (>= 0), or INBOX_EUNAVAIL. */
 int connector_out_read(struct connector *c, struct connector_out *out,
@@ -58,6 +58,12 @@ void connector_out_finish(struct connector_out *o);
  * harmless). */
 int connector_out_done(struct connector *c, const struct connector_out *o,
     const char *status, const char *channel_message_id, const char *error);
+
+/* Appends an item this connector could not use to <prefix>:dead with the
+ * reason (source names where it came from, e.g. "imap:ann@example.com",
+ * source_id which item). Returns 0 or INBOX_EUNAVAIL. */
+int connector_dead(struct connector *c, const char *source,
+    const char *source_id, const char *reason, const char *data, size_t len);
 
 /* The status envelope of an out item (malloc'd JSON): kind "status",
  * external_id "status:<ref>:<status>", reply_to the item's ref. */
