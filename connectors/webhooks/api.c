@@ -11,9 +11,10 @@
 #include "connectors/webhooks/channel.h"
 
 static int
-api_verify(const struct inbox_connector_conf *cc, const struct wh_request *req,
+api_verify(const struct wh_conn *wc, const struct wh_request *req,
     struct inbox_err *err)
 {
+	const struct inbox_connector_conf *cc = wc->cc;
 	const char *auth = req->authorization;
 	size_t n;
 
@@ -52,9 +53,10 @@ fixed_field(cJSON *root, const char *name, const char *want,
 }
 
 static int
-api_decode(const struct inbox_connector_conf *cc, const struct wh_request *req,
+api_decode(const struct wh_conn *wc, const struct wh_request *req,
     struct wh_envelopes *out, struct inbox_err *err)
 {
+	const struct inbox_connector_conf *cc = wc->cc;
 	struct inbox_envelope env;
 	cJSON *root;
 	int rc;

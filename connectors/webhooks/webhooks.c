@@ -11,15 +11,21 @@
 
 #include <libwebsockets.h>
 
+#include "connectors/common/connector.h"
 #include "connectors/webhooks/channel.h"
+#include "connectors/webhooks/out.h"
 #include "connectors/webhooks/webhooks.h"
 #include "inbox/rt/rt.h"
 #include "inbox/rt/rt_lws.h"
 
-#define BODY_MAX_ANSWER 1024
+#define BODY_MAX_ANSWER WH_ANSWER_MAX
+#define SIG_MAX 512
 
 struct webhooks {
 	const struct inbox_config *cfg;
+	struct wh_conn *conns;           /* one per configured connector */
+	char **tokens;                   /* read from token_file, owned */
+	struct wh_out *out;              /* outbound delivery (out.c) */
 	struct lws_context *lws;
 	redisContext *redis;
 	char k_in[128];
@@ -33,6 +39,7 @@ struct req {
 	struct lws *wsi;
 	struct webhooks *wh;
 	const struct inbox_connector_conf *cc;
+	const struct wh_conn *conn;
 	const struct wh_channel_impl *impl;
 	struct lws_dll2 list;
 	char *body;
@@ -42,8 +49,11 @@ struct req {
 	struct wh_envelopes envs;
 	char authorization[512];
 	bool has_auth;
+	char signature[SIG_MAX];
+	bool has_sig;
 	/* the answer */
 	int status;
+	const char *content_type;
 	char answer[LWS_PRE + BODY_MAX_ANSWER];
 	size_t answer_len;
 };
@@ -52,7 +62,9 @@ const struct wh_channel_impl *
 wh_channel_find(enum inbox_channel ch)
 {
 	static const struct wh_channel_impl *const impls[] = {
-		&wh_channel_api,
+		&wh_channel_api, &wh_channel_telegram, &wh_channel_whatsapp,
+		&wh_channel_messenger, &wh_channel_instagram, &wh_channel_vk,
+		&wh_channel_viber,
 	};
 
 	for (size_t i = 0; i < sizeof(impls) / sizeof(impls[0]); i++) {
@@ -108,6 +120,7 @@ answer(struct req *r, int status, const char *code, const char *field,
 	char esc_msg[512], esc_field[160];
 
 	r->status = status;
+	r->content_type = "application/json";
 	if (code == NULL) {
 		snprintf(body, BODY_MAX_ANSWER, "{\"ok\":true,\"id\":\"%s\"}",
 		    message);
@@ -138,8 +151,39 @@ req_reset(struct req *r)
 	r->close_after = false;
 	r->cc = NULL;
 	r->impl = NULL;
+	r->conn = NULL;
 	r->status = 0;
 	r->has_auth = false;
+	r->has_sig = false;
+}
+
+/* A plain-text answer (a platform's handshake or its "ok"). */
+static void
+answer_text(struct req *r, int status, const char *text)
+{
+	r->status = status;
+	r->content_type = "text/plain";
+	snprintf(r->answer + LWS_PRE, BODY_MAX_ANSWER, "%s", text);
+	r->answer_len = strlen(r->answer + LWS_PRE);
+	lws_callback_on_writable(r->wsi);
+}
+
+static const struct wh_conn *
+conn_of(const struct webhooks *wh, const struct inbox_connector_conf *cc)
+{
+	return &wh->conns[cc - wh->cfg->connectors];
+}
+
+static const char *
+query_arg(const struct wh_request *req, const char *name, char *buf,
+    size_t len)
+{
+	char key[80];
+	const char *v;
+
+	snprintf(key, sizeof(key), "%s=", name);
+	v = lws_get_urlarg_by_name(req->ctx, key, buf, (int)len);
+	return v;
 }
 
 static bool
@@ -201,7 +245,9 @@ flush(lws_sorted_usec_list_t *sul)
 			freeReplyObject(rep);
 		}
 		lws_dll2_remove(d);
-		if (this_ok)
+		if (this_ok && r->envs.status != 0)
+			answer_text(r, r->envs.status, r->envs.answer);
+		else if (this_ok)
 			answer(r, 202, NULL, NULL, id);
 		else
 			answer(r, 503, "redis_unavailable", NULL,
@@ -218,6 +264,7 @@ route(struct req *r, const char *uri, bool post, long content_length)
 
 	if (strcmp(uri, "/healthz") == 0) {
 		r->status = 200;
+		r->content_type = "application/json";
 		snprintf(r->answer + LWS_PRE, BODY_MAX_ANSWER, "{\"ok\":true}");
 		r->answer_len = strlen(r->answer + LWS_PRE);
 		lws_callback_on_writable(r->wsi);
@@ -233,6 +280,17 @@ route(struct req *r, const char *uri, bool post, long content_length)
 	    NULL) {
 		answer(r, 404, "unknown_connector", NULL,
 		    "no webhook connector with this id");
+		return;
+	}
+	r->conn = conn_of(r->wh, r->cc);
+	if (!post && r->impl->handshake != NULL) {
+		struct wh_request in = { .arg = query_arg, .ctx = r->wsi,
+		    .now_ms = rt_now_ms(), .body = "" };
+		char text[BODY_MAX_ANSWER];
+		int status = 403;
+
+		r->impl->handshake(r->conn, &in, &status, text, sizeof(text));
+		answer_text(r, status, text);
 		return;
 	}
 	if (!post) {
@@ -253,6 +311,7 @@ body_complete(struct req *r)
 {
 	struct wh_request in = {
 		.authorization = r->has_auth ? r->authorization : NULL,
+		.signature = r->has_sig ? r->signature : NULL,
 		.body = r->body ? r->body : "",
 		.len = r->len,
 		.now_ms = rt_now_ms(),
@@ -265,13 +324,21 @@ body_complete(struct req *r)
 		answer(r, 413, "too_large", NULL, "request body too large");
 		return;
 	}
-	if (r->impl->verify(r->cc, &in, &err) != 0) {
+	if (r->impl->verify(r->conn, &in, &err) != 0) {
 		answer(r, 401, "unauthorized", err.field, err.msg);
 		return;
 	}
-	if (r->impl->decode(r->cc, &in, &r->envs, &err) != 0) {
+	if (r->impl->decode(r->conn, &in, &r->envs, &err) != 0) {
 		answer(r, 400, err.field[0] ? "invalid_envelope" :
 		    "invalid_json", err.field, err.msg);
+		return;
+	}
+	if (r->envs.n == 0) {
+		/* a handshake or an event that stores nothing */
+		if (r->envs.status != 0)
+			answer_text(r, r->envs.status, r->envs.answer);
+		else
+			answer(r, 202, NULL, NULL, "");
 		return;
 	}
 	lws_dll2_add_tail(&r->list, &r->wh->waiting);
@@ -286,7 +353,8 @@ write_answer(struct req *r)
 	    *end = hdr + sizeof(hdr) - 1;
 
 	if (lws_add_http_common_headers(r->wsi, (unsigned)r->status,
-	    "application/json", (lws_filepos_t)r->answer_len, &p, end))
+	    r->content_type ? r->content_type : "application/json",
+	    (lws_filepos_t)r->answer_len, &p, end))
 		return -1;
 	if (lws_finalize_write_http_header(r->wsi, start, &p, end))
 		return -1;
@@ -327,6 +395,10 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		    WSI_TOKEN_HTTP_AUTHORIZATION) > 0)
 			r->has_auth = true;
 		route(r, (const char *)in, post, content_length);
+		if (r->impl != NULL && r->impl->sig_header != NULL &&
+		    lws_hdr_custom_copy(wsi, r->signature, sizeof(r->signature),
+		    r->impl->sig_header, (int)strlen(r->impl->sig_header)) >= 0)
+			r->has_sig = true;
 		return 0;
 	}
 	case LWS_CALLBACK_HTTP_BODY:
@@ -366,6 +438,15 @@ static const struct lws_protocols protocols[] = {
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
 };
 
+static void
+free_conns(struct webhooks *wh)
+{
+	for (size_t i = 0; i < wh->cfg->nconnectors; i++)
+		free(wh->tokens[i]);
+	free(wh->tokens);
+	free(wh->conns);
+}
+
 struct webhooks *
 webhooks_create(const struct inbox_config *cfg)
 {
@@ -373,6 +454,21 @@ webhooks_create(const struct inbox_config *cfg)
 	struct webhooks *wh = xcalloc(1, sizeof(*wh));
 
 	wh->cfg = cfg;
+	wh->conns = xcalloc(cfg->nconnectors + 1, sizeof(*wh->conns));
+	wh->tokens = xcalloc(cfg->nconnectors + 1, sizeof(*wh->tokens));
+	for (size_t i = 0; i < cfg->nconnectors; i++) {
+		const struct inbox_connector_conf *cc = &cfg->connectors[i];
+
+		wh->conns[i].cc = cc;
+		wh->conns[i].token = cc->token;
+		if (wh_channel_find(cc->channel) == NULL)
+			continue;
+		if (cc->token == NULL && cc->token_file != NULL) {
+			wh->tokens[i] = connector_read_secret(cc->token_file);
+			wh->conns[i].token = wh->tokens[i];
+		}
+		wh__conn_check(&wh->conns[i]);
+	}
 	rt_key(wh->k_in, sizeof(wh->k_in), cfg, "in");
 	rt_lws_log_init();
 	memset(&info, 0, sizeof(info));
@@ -385,6 +481,7 @@ webhooks_create(const struct inbox_config *cfg)
 	if ((wh->lws = lws_create_context(&info)) == NULL) {
 		log_warnx("webhooks: cannot listen on %s:%d",
 		    cfg->webhooks_listen, cfg->webhooks_port);
+		free_conns(wh);
 		free(wh);
 		return NULL;
 	}
@@ -395,11 +492,14 @@ webhooks_create(const struct inbox_config *cfg)
 int
 webhooks_run(struct webhooks *wh)
 {
+	wh->out = wh_out_start(wh->cfg, wh->conns, wh->cfg->nconnectors);
 	rt_lws_stop_start(&wh->stop, wh->lws);
 	log_info("webhooks ready: listening on %s:%d", wh->cfg->webhooks_listen,
 	    wh->cfg->webhooks_port);
 	rt_lws_serve(&wh->stop);
 	log_info("webhooks: stopping");
+	wh_out_stop(wh->out);
+	wh->out = NULL;
 	return 0;
 }
 
@@ -408,8 +508,10 @@ webhooks_destroy(struct webhooks *wh)
 {
 	if (wh == NULL)
 		return;
+	wh_out_stop(wh->out);
 	lws_context_destroy(wh->lws);
 	if (wh->redis != NULL)
 		redisFree(wh->redis);
+	free_conns(wh);
 	free(wh);
 }

@@ -1,0 +1,3 @@
+/* Fuzz target: the instagram webhook adapter (connectors/webhooks). */
+#define FUZZ_IMPL wh_channel_instagram
+#include "tests/fuzz/fuzz_channel.h"

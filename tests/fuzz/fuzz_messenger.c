@@ -1,0 +1,3 @@
+/* Fuzz target: the messenger webhook adapter (connectors/webhooks). */
+#define FUZZ_IMPL wh_channel_messenger
+#include "tests/fuzz/fuzz_channel.h"
