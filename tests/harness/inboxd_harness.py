@@ -297,8 +297,9 @@ class WsClient:
     without a usable `req` go to `self.orphan_results`, anything else to
     `self.other`."""
 
-    def __init__(self, host, port, path, timeout=10.0):
+    def __init__(self, host, port, path, timeout=10.0, origin=None):
         self.host, self.port, self.path = host, port, path
+        self.origin = origin or "http://%s:%d" % (host, port)
         self.sock = socket.create_connection((host, port), timeout=timeout)
         self.rbuf = b""
         self.closed = False
@@ -324,9 +325,9 @@ class WsClient:
                "Connection: Upgrade\r\n"
                "Sec-WebSocket-Key: %s\r\n"
                "Sec-WebSocket-Version: 13\r\n"
-               "Origin: http://%s:%d\r\n"
+               "Origin: %s\r\n"
                "\r\n") % (self.path, self.host, self.port, key,
-                          self.host, self.port)
+                          self.origin)
         self.sock.sendall(req.encode())
         deadline = time.monotonic() + timeout
         while b"\r\n\r\n" not in self.rbuf:
@@ -673,8 +674,13 @@ class Inboxd:
                                      "inbox-webhooks"),
             "gateway": os.path.join(self.build, "ws_gateway",
                                     "inbox-gateway"),
+            "imap": os.path.join(self.build, "connectors", "imap",
+                                 "inbox-imap"),
         }
+        self.extra_cleanup = []  # stop functions of other servers
         for name, path in self.exe.items():
+            if name == "imap":
+                continue         # only the mail tests need it
             if not os.access(path, os.X_OK):
                 raise HarnessError("%s not built: %s" % (name, path))
         for tool in ("redis-server", "redis-cli"):
@@ -827,7 +833,12 @@ class Inboxd:
         return out
 
     # -- daemons ------------------------------------------------------------
-    def start(self, name, timeout=30, conf=None):
+    def start_nowait(self, name, conf=None):
+        """Start a daemon without waiting for it to be ready (it is
+        expected not to be)."""
+        return self.start(name, conf=conf, wait=False)
+
+    def start(self, name, timeout=30, conf=None, wait=True):
         """Start one daemon and wait until it is ready. A name with a digit
         suffix ("router2") is another instance of that program, usually
         with its own `conf` file."""
@@ -851,7 +862,9 @@ class Inboxd:
         self.procs[name] = proc
         self.logs.append(logpath)
         t0 = time.monotonic()
-        if name.startswith("router"):
+        if not wait:
+            return proc
+        if name.startswith("router") or name.startswith("imap"):
             self._wait_log(proc, "ready", timeout)
         elif name == "webhooks":
             self._wait_healthz(proc, self.webhooks_port, timeout)
@@ -1018,14 +1031,15 @@ class Inboxd:
         return js["token"]
 
     # -- websocket ------------------------------------------------------------
-    def ws_open(self, path, timeout=10):
+    def ws_open(self, path, timeout=10, origin=None):
         """Websocket handshake on the gateway; raises WsHandshakeRefused."""
-        return WsClient("127.0.0.1", self.gateway_port, path, timeout)
+        return WsClient("127.0.0.1", self.gateway_port, path, timeout,
+                        origin)
 
-    def ws_handshake_status(self, path):
+    def ws_handshake_status(self, path, origin=None):
         """HTTP status of the handshake: 101 (then closes) or the refusal."""
         try:
-            c = self.ws_open(path)
+            c = self.ws_open(path, origin=origin)
         except WsHandshakeRefused as e:
             return e.status
         c.close()
@@ -1110,7 +1124,9 @@ class Inboxd:
             elif not p.expect_exit:
                 bad.append("%s (earlier run, pid %d) exited on its own "
                            "with %s" % (p.name, p.pid, p.popen.returncode))
-        for name in DAEMONS:
+        names = [n for n in DAEMONS if n in self.procs] + \
+            [n for n in self.procs if n not in DAEMONS]
+        for name in names:
             p = self.procs.get(name)
             if p is None:
                 continue
@@ -1132,6 +1148,11 @@ class Inboxd:
             if rc != 0:
                 bad.append("%s (pid %d) exited with %s on SIGTERM (see its "
                            "log: sanitizer report?)" % (name, p.pid, rc))
+        for stop in self.extra_cleanup:
+            try:
+                stop()
+            except Exception as e:  # noqa: BLE001 - report, go on
+                bad.append("cleanup: %s" % e)
         if self.redis_proc and self.redis_proc.running():
             self.redis_proc.expect_exit = True
             self.redis_proc.popen.terminate()
