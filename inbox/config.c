@@ -81,6 +81,11 @@ static const struct conf_key global_keys[] = {
 	    "43200"),
 	G("gateway", "ring_size", CT_INT, gateway_ring_size, 16, 1048576,
 	    "4096"),
+	G("gateway", "origins", CT_STR, gateway_origins, 1, 4096, NULL),
+	G("gateway", "visibility", CT_STR, gateway_visibility, 3, 4, "team"),
+	G("gateway", "away_after", CT_DURATION, gateway_away_ms, 0, 0, "10m"),
+	G("gateway", "tls_cert", CT_STR, gateway_tls_cert, 1, 4096, NULL),
+	G("gateway", "tls_key", CT_STR, gateway_tls_key, 1, 4096, NULL),
 	G("contacts", "fields", CT_STR, contact_fields, 1, 4096, NULL),
 	G("business_hours", "week", CT_STR, business_week, 1, 1024, NULL),
 	G("business_hours", "utc_offset", CT_STR, business_utc_offset, 1, 16,
@@ -121,6 +126,7 @@ static const struct conf_key rule_keys[] = {
 static const struct conf_key connector_keys[] = {
 	C("channel", CT_CHANNEL, channel),
 	CB("secret", CT_STR, secret, 1, 1024, NULL),
+	CB("team", CT_STR, team, 1, 64, NULL),
 	CB("token", CT_STR, token, 1, 4096, NULL),
 	CB("token_file", CT_STR, token_file, 1, 4096, NULL),
 	CB("app_secret", CT_STR, app_secret, 1, 1024, NULL),
@@ -706,6 +712,11 @@ inbox_config_parse(struct inbox_config *cfg, const char *file,
 	}
 	if ((rc = close_section(&st)) != 0)
 		return rc;
+	if (cfg->gateway_visibility != NULL &&
+	    strcmp(cfg->gateway_visibility, "team") != 0 &&
+	    strcmp(cfg->gateway_visibility, "all") != 0)
+		return fail(&st, 0, "visibility", "gateway visibility: '%s' is "
+		    "not team or all", cfg->gateway_visibility);
 	for (size_t i = 0; i < cfg->nsla; i++)
 		if (cfg->sla[i].business && cfg->business_week == NULL)
 			return fail(&st, cfg->sla[i].line, "hours", "sla '%s' "
@@ -787,6 +798,27 @@ inbox_config_dump(const struct inbox_config *cfg, FILE *out)
 	for (size_t i = 0; i < cfg->nrules; i++)
 		fprintf(out, "\n# [rule %s] (line %d)\n", cfg->rules[i].name,
 		    cfg->rules[i].line);
+}
+
+bool
+inbox_conv_visible(const struct inbox_config *cfg, const char *connector,
+    const char *assignee, const char *login, const char *role,
+    const char *teams)
+{
+	const struct inbox_connector_conf *cc;
+
+	if (role != NULL && (strcmp(role, "supervisor") == 0 ||
+	    strcmp(role, "admin") == 0))
+		return true;
+	if (cfg->gateway_visibility == NULL ||
+	    strcmp(cfg->gateway_visibility, "all") == 0)
+		return true;
+	if (assignee != NULL && login != NULL && strcmp(assignee, login) == 0)
+		return true;
+	cc = connector != NULL ? inbox_config_connector(cfg, connector) : NULL;
+	if (cc == NULL || cc->team == NULL)
+		return true;
+	return inbox_list_has(teams, cc->team);
 }
 
 bool

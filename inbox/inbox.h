@@ -141,6 +141,8 @@ struct inbox_connector_conf {
 	enum inbox_channel channel;
 	bool channel_set;
 	char *secret;            /* NULL: no secret */
+	char *team;              /* the team whose agents see its dialogs;
+	                          * NULL: everyone */
 	/* messengers (webhooks connector) */
 	char *token;             /* bot or access token */
 	char *token_file;        /* ... or a file holding it */
@@ -219,6 +221,10 @@ struct inbox_config {
 	char *gateway_secret_file;
 	int gateway_token_ttl;
 	int gateway_ring_size;
+	char *gateway_origins;   /* extra allowed websocket Origins */
+	char *gateway_visibility;    /* "team" | "all": what agents see */
+	int64_t gateway_away_ms; /* no frame this long: away */
+	char *gateway_tls_cert, *gateway_tls_key;
 
 	char *contact_fields;    /* custom contact fields: "a, b, c"; NULL */
 	char *blob_path;         /* attachments' bytes, beside the store */
@@ -257,6 +263,14 @@ void inbox_config_dump(const struct inbox_config *cfg, FILE *out);
 /* The connector with this id, or NULL. */
 const struct inbox_connector_conf *inbox_config_connector(
     const struct inbox_config *cfg, const char *id);
+/* Whether an agent (login, role, its teams as "a, b") may see and act on
+ * a dialog of `connector` assigned to `assignee` (NULL: nobody):
+ * supervisors and admins see all; with gateway.visibility = team an agent
+ * sees its own dialogs and those of connectors of its teams (or of no
+ * team). */
+bool inbox_conv_visible(const struct inbox_config *cfg, const char *connector,
+    const char *assignee, const char *login, const char *role,
+    const char *teams);
 /* True when `name` is one of the items of a comma-separated list. */
 bool inbox_list_has(const char *list, const char *name);
 /* True when `name` is one of the custom contact fields (contacts.fields). */

@@ -28,6 +28,7 @@ struct cmd {
 	const char *type, *cmd_id;
 	const char *actor;       /* login; NULL: the operator (inboxctl) */
 	char actor_name[257];
+	char actor_teams[1024];
 	int role;
 	int64_t now;
 	bool failed;             /* command.failed was emitted */
@@ -162,6 +163,8 @@ load_actor(struct cmd *c, int *err)
 	    strcmp(a.role, "supervisor") == 0 ? ROLE_SUPERVISOR : ROLE_AGENT;
 	snprintf(c->actor_name, sizeof(c->actor_name), "%s",
 	    a.name ? a.name : a.login);
+	snprintf(c->actor_teams, sizeof(c->actor_teams), "%s",
+	    a.teams ? a.teams : "");
 	return 1;
 }
 
@@ -206,6 +209,15 @@ load_conv(struct cmd *c, struct router_conv *rc, int *err)
 	if (!id_arg(c, "id", true, &id))
 		return 0;
 	rv = router__conv_load(c->txn, id, rc);
+	/* another team's dialog does not exist for an agent (as in the
+	 * gateway's feeds) */
+	if (rv == 0 && c->actor != NULL && !inbox_conv_visible(c->r->cfg,
+	    rc->c.connector, rc->c.assignee, c->actor, c->role == ROLE_ADMIN ?
+	    "admin" : c->role == ROLE_SUPERVISOR ? "supervisor" : "agent",
+	    c->actor_teams)) {
+		router__conv_finish(rc);
+		rv = INBOX_ENOTFOUND;
+	}
 	if (rv == INBOX_ENOTFOUND)
 		return refuse(c, "not_found", "no conversation %llu",
 		    (unsigned long long)id), 0;

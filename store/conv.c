@@ -460,6 +460,8 @@ has_tag(const struct store_conv *c, const char *tag)
 static bool
 matches(const struct store_conv *c, const struct store_feed_q *q)
 {
+	if (q->visible != NULL && !q->visible(q->visible_arg, c))
+		return false;
 	if (q->assignee != NULL) {
 		const char *a = c->assignee ? c->assignee : "";
 

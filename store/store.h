@@ -183,6 +183,10 @@ struct store_feed_q {
 	uint64_t after_id;       /* conversation given (id 0: from the start) */
 	size_t limit;
 	size_t scan_max;
+	/* NULL, or who may see what: a conversation it refuses is skipped
+	 * like one that does not match (agents' team visibility) */
+	bool (*visible)(void *arg, const struct store_conv *conv);
+	void *visible_arg;
 };
 int store_feed(struct store_txn *txn, const struct store_feed_q *q,
     int (*cb)(void *arg, const struct store_conv *conv), void *arg,

@@ -62,47 +62,176 @@ mac_hex(const struct gateway *gw, const char *msg, size_t len, char *out)
 	inbox_hex(out, mac, sizeof(mac));
 }
 
-void
-gw_token_make(const struct gateway *gw, const char *login, int64_t expires,
-    char *out, size_t outlen)
+/* The tag of a password hash a token carries: a new password (a new
+ * hash) invalidates every token issued before. */
+static void
+pw_tag(const char *pwhash, char *out)
 {
-	char payload[128], hex[2 * crypto_auth_hmacsha256_BYTES + 1];
+	unsigned char h[8];
+
+	crypto_generichash(h, sizeof(h), (const unsigned char *)pwhash,
+	    strlen(pwhash), NULL, 0);
+	inbox_hex(out, h, sizeof(h));
+}
+
+/* Token: login "." expires "." nonce "." pwtag "." mac, where mac is the
+ * HMAC-SHA256 of everything before it with the gateway secret. */
+void
+gw_token_make(const struct gateway *gw, const char *login, const char *pwhash,
+    int64_t expires, char *out, size_t outlen)
+{
+	char payload[200], hex[2 * crypto_auth_hmacsha256_BYTES + 1];
+	char nonce[17], tag[17];
+	unsigned char rnd[8];
 	int n;
 
-	n = snprintf(payload, sizeof(payload), "%s.%lld", login,
-	    (long long)expires);
+	randombytes_buf(rnd, sizeof(rnd));
+	inbox_hex(nonce, rnd, sizeof(rnd));
+	pw_tag(pwhash, tag);
+	n = snprintf(payload, sizeof(payload), "%s.%lld.%s.%s", login,
+	    (long long)expires, nonce, tag);
 	mac_hex(gw, payload, (size_t)n, hex);
 	snprintf(out, outlen, "%s.%s", payload, hex);
 }
 
+/* The field before `end` (a pointer to a '.'), whose start is written to
+ * *start. Returns its length, 0 when there is none. */
+static size_t
+field_before(const char *token, const char *end, const char **start)
+{
+	const char *p = end;
+
+	while (p > token && p[-1] != '.')
+		p--;
+	*start = p;
+	return p > token ? (size_t)(end - p) : 0;
+}
+
 bool
-gw_token_check(const struct gateway *gw, const char *token, char *login,
-    size_t loginlen)
+gw_token_parse(const struct gateway *gw, const char *token,
+    struct gw_token *t)
 {
 	char hex[2 * crypto_auth_hmacsha256_BYTES + 1];
 	const char *mac = strrchr(token, '.');
-	const char *dot;
+	const char *f, *tag, *nonce, *exp;
 	char *end;
 	long long expires;
-	size_t plen;
 
-	if (mac == NULL || strlen(mac + 1) != sizeof(hex) - 1)
+	memset(t, 0, sizeof(*t));
+	if (mac == NULL || strlen(mac + 1) != sizeof(hex) - 1 ||
+	    strlen(token) > 400)
 		return false;
-	plen = (size_t)(mac - token);
-	mac_hex(gw, token, plen, hex);
+	mac_hex(gw, token, (size_t)(mac - token), hex);
 	if (sodium_memcmp(hex, mac + 1, sizeof(hex) - 1) != 0)
 		return false;
-	/* payload = login "." expires */
-	for (dot = mac - 1; dot > token && *dot != '.'; dot--)
-		;
-	if (dot <= token || (size_t)(dot - token) >= loginlen)
+	if (field_before(token, mac, &tag) != 16 ||
+	    field_before(token, tag - 1, &nonce) != 16 ||
+	    field_before(token, nonce - 1, &exp) == 0)
 		return false;
-	expires = strtoll(dot + 1, &end, 10);
-	if (end != mac || expires < rt_now_ms())
+	f = exp - 1;             /* the '.' after the login */
+	if (f <= token || (size_t)(f - token) >= sizeof(t->login))
 		return false;
-	memcpy(login, token, (size_t)(dot - token));
-	login[dot - token] = '\0';
+	expires = strtoll(exp, &end, 10);
+	if (end != nonce - 1 || expires < rt_now_ms())
+		return false;
+	memcpy(t->login, token, (size_t)(f - token));
+	t->login[f - token] = '\0';
+	memcpy(t->nonce, nonce, 16);
+	memcpy(t->pwtag, tag, 16);
+	t->expires = expires;
 	return true;
+}
+
+/* Is the token revoked (logout)? Redis down: not known to be (logged). */
+static bool
+revoked(struct gateway *gw, const struct gw_token *t)
+{
+	char key[192];
+	redisReply *r;
+	bool yes;
+
+	snprintf(key, sizeof(key), "%s:revoked:%s", gw->cfg->redis_prefix,
+	    t->nonce);
+	if (gw->redis == NULL && (gw->redis = rt_redis_connect(gw->cfg)) == NULL) {
+		log_warnx("gateway: cannot check token revocation: redis down");
+		return false;
+	}
+	r = redisCommand(gw->redis, "EXISTS %s", key);
+	if (r == NULL) {
+		redisFree(gw->redis);
+		gw->redis = NULL;
+		return false;
+	}
+	yes = r->type == REDIS_REPLY_INTEGER && r->integer > 0;
+	freeReplyObject(r);
+	return yes;
+}
+
+bool
+gw_token_check(struct gateway *gw, const char *token, char *login,
+    size_t loginlen, struct gw_token *out)
+{
+	struct store_txn *txn = NULL;
+	struct store_agent a;
+	struct gw_token t;
+	char tag[17];
+	bool ok = false;
+
+	if (!gw_token_parse(gw, token, &t) || strlen(t.login) >= loginlen)
+		return false;
+	/* the agent still exists, with the password the token was given for */
+	if (gw_store(gw) != 0 || store_txn_begin(gw->store, false, &txn) != 0)
+		return false;
+	if (store_agent_get(txn, t.login, &a) == 0) {
+		pw_tag(a.pwhash, tag);
+		ok = sodium_memcmp(tag, t.pwtag, 16) == 0;
+	}
+	store_txn_abort(txn);
+	if (!ok || revoked(gw, &t))
+		return false;
+	snprintf(login, loginlen, "%s", t.login);
+	if (out != NULL)
+		*out = t;
+	return true;
+}
+
+char *
+gw_logout(struct gateway *gw, const char *token, int *status)
+{
+	struct gw_token t;
+	char key[192], ttl[32];
+	redisReply *r;
+
+	if (token == NULL || !gw_token_parse(gw, token, &t)) {
+		*status = 401;
+		return xstrdup("{\"ok\":false,\"error\":{\"code\":"
+		    "\"bad_token\",\"message\":\"invalid or expired token\"}}");
+	}
+	snprintf(key, sizeof(key), "%s:revoked:%s", gw->cfg->redis_prefix,
+	    t.nonce);
+	snprintf(ttl, sizeof(ttl), "%lld", (long long)(t.expires - rt_now_ms() +
+	    1000));
+	if (gw->redis == NULL)
+		gw->redis = rt_redis_connect(gw->cfg);
+	r = gw->redis ? redisCommand(gw->redis, "SET %s 1 PX %s", key, ttl) :
+	    NULL;
+	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+		if (r != NULL)
+			freeReplyObject(r);
+		else if (gw->redis != NULL) {
+			redisFree(gw->redis);
+			gw->redis = NULL;
+		}
+		*status = 503;
+		return xstrdup("{\"ok\":false,\"error\":{\"code\":"
+		    "\"unavailable\",\"message\":\"redis unreachable: the "
+		    "token stays valid\"}}");
+	}
+	freeReplyObject(r);
+	gw_sessions_revoke(gw, t.nonce);
+	log_info("gateway: agent '%s' logged out", t.login);
+	*status = 200;
+	return xstrdup("{\"ok\":true}");
 }
 
 static char *
@@ -120,15 +249,87 @@ error_json(const char *code, const char *message)
 	return s;
 }
 
-char *
-gw_login(struct gateway *gw, const char *body, size_t len, int *status)
+/* ---- failed logins -------------------------------------------------
+ * An account with FAIL_PER_LOGIN failures, or an address with
+ * FAIL_PER_ADDR, within FAIL_WINDOW_MS is refused (429) until the window
+ * started by its first failure ends. Kept in memory per gateway. */
+
+#define FAIL_WINDOW_MS (15 * 60 * 1000)
+#define FAIL_PER_LOGIN 5
+#define FAIL_PER_ADDR 30
+#define FAIL_TABLE 4096
+
+struct gw_login_fail {
+	char key[80];            /* "l:<login>" or "a:<address>" */
+	int64_t since;
+	int n;
+};
+
+static struct gw_login_fail *
+fail_find(struct gateway *gw, const char *key, int64_t now, bool create)
 {
+	struct gw_login_fail *oldest = NULL;
+
+	for (size_t i = 0; i < gw->nfails; i++) {
+		struct gw_login_fail *f = &gw->fails[i];
+
+		if (now - f->since > FAIL_WINDOW_MS)
+			f->n = 0;
+		if (f->n > 0 && strcmp(f->key, key) == 0)
+			return f;
+		if (oldest == NULL || f->n == 0 || (oldest->n > 0 &&
+		    f->since < oldest->since))
+			oldest = f;
+	}
+	if (!create)
+		return NULL;
+	if (gw->nfails < FAIL_TABLE) {
+		if (gw->fails == NULL)
+			gw->fails = xcalloc(FAIL_TABLE, sizeof(*gw->fails));
+		oldest = &gw->fails[gw->nfails++];
+	}
+	snprintf(oldest->key, sizeof(oldest->key), "%s", key);
+	oldest->since = now;
+	oldest->n = 0;
+	return oldest;
+}
+
+static int64_t
+blocked_for(struct gateway *gw, const char *key, int limit, int64_t now)
+{
+	struct gw_login_fail *f = fail_find(gw, key, now, false);
+
+	if (f == NULL || f->n < limit)
+		return 0;
+	return (f->since + FAIL_WINDOW_MS - now) / 1000 + 1;
+}
+
+static void
+fail_note(struct gateway *gw, const char *key, int64_t now)
+{
+	fail_find(gw, key, now, true)->n++;
+}
+
+void
+gw_login_finish(struct gateway *gw)
+{
+	free(gw->fails);
+	gw->fails = NULL;
+	gw->nfails = 0;
+}
+
+char *
+gw_login(struct gateway *gw, const char *body, size_t len, const char *addr,
+    int *status, int64_t *retry_after)
+{
+	char lkey[80], akey[80];
+	int64_t now = rt_now_ms(), wait;
 	struct inbox_err err;
 	struct store_txn *txn = NULL;
 	struct store_agent a;
 	const cJSON *login, *pw;
 	cJSON *req, *o, *ag;
-	char token[256], *s;
+	char token[400], *s;
 	int64_t expires;
 	int rc;
 
@@ -145,6 +346,22 @@ gw_login(struct gateway *gw, const char *body, size_t len, int *status)
 		return error_json("bad_request",
 		    "expected {\"login\": string, \"password\": string}");
 	}
+	snprintf(lkey, sizeof(lkey), "l:%s", login->valuestring);
+	snprintf(akey, sizeof(akey), "a:%.70s", addr ? addr : "");
+	*retry_after = 0;
+	wait = blocked_for(gw, lkey, FAIL_PER_LOGIN, now);
+	if (blocked_for(gw, akey, FAIL_PER_ADDR, now) > wait)
+		wait = blocked_for(gw, akey, FAIL_PER_ADDR, now);
+	if (wait > 0) {
+		char msg[160];
+
+		cJSON_Delete(req);
+		snprintf(msg, sizeof(msg), "too many failed logins; try again "
+		    "in %lld s", (long long)wait);
+		*status = 429;
+		*retry_after = wait;
+		return error_json("rate_limited", msg);
+	}
 	if ((rc = gw_store(gw)) != 0 ||
 	    (rc = store_txn_begin(gw->store, false, &txn)) != 0) {
 		cJSON_Delete(req);
@@ -155,13 +372,16 @@ gw_login(struct gateway *gw, const char *body, size_t len, int *status)
 	if (rc != 0 || crypto_pwhash_str_verify(a.pwhash, pw->valuestring,
 	    strlen(pw->valuestring)) != 0) {
 		store_txn_abort(txn);
-		log_info("gateway: failed login for '%.64s'", login->valuestring);
+		log_info("gateway: failed login for '%.64s' from %s",
+		    login->valuestring, addr ? addr : "?");
+		fail_note(gw, lkey, now);
+		fail_note(gw, akey, now);
 		cJSON_Delete(req);
 		*status = 401;
 		return error_json("bad_credentials", "wrong login or password");
 	}
 	expires = rt_now_ms() + (int64_t)gw->cfg->gateway_token_ttl * 1000;
-	gw_token_make(gw, a.login, expires, token, sizeof(token));
+	gw_token_make(gw, a.login, a.pwhash, expires, token, sizeof(token));
 	o = cJSON_CreateObject();
 	cJSON_AddBoolToObject(o, "ok", 1);
 	cJSON_AddStringToObject(o, "token", token);

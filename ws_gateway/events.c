@@ -44,6 +44,9 @@ gw_frame_new(const char *data, size_t len)
 
 	f->next = NULL;
 	memset(&f->seq, 0, sizeof(f->seq));
+	f->to[0] = f->cmd_id[0] = f->name[0] = '\0';
+	f->scope = 0;
+	f->connector[0] = f->assignee[0] = '\0';
 	f->len = len;
 	memcpy(f->buf + LWS_PRE, data, len);
 	f->buf[LWS_PRE + len] = '\0';
@@ -76,6 +79,101 @@ bool
 gw_frame_visible(const struct gw_frame *f, const char *login)
 {
 	return f->to[0] == '\0' || (login != NULL && strcmp(f->to, login) == 0);
+}
+
+void
+gw_view_load(struct gateway *gw, struct gw_session_view *view)
+{
+	struct store_txn *txn = NULL;
+	struct store_agent a;
+
+	snprintf(view->role, sizeof(view->role), "agent");
+	view->teams[0] = '\0';
+	if (gw_store(gw) != 0 || store_txn_begin(gw->store, false, &txn) != 0)
+		return;
+	if (store_agent_get(txn, view->login, &a) == 0) {
+		snprintf(view->role, sizeof(view->role), "%s", a.role ? a.role :
+		    "agent");
+		snprintf(view->teams, sizeof(view->teams), "%s", a.teams ?
+		    a.teams : "");
+	}
+	store_txn_abort(txn);
+}
+
+bool
+gw_view_sees(const struct gateway *gw, const struct gw_session_view *v,
+    const char *connector, const char *assignee)
+{
+	return inbox_conv_visible(gw->cfg, connector, assignee && *assignee ?
+	    assignee : NULL, v->login, v->role, v->teams);
+}
+
+static bool
+supervises(const struct gw_session_view *v)
+{
+	return strcmp(v->role, "supervisor") == 0 ||
+	    strcmp(v->role, "admin") == 0;
+}
+
+static void
+copy_str(char *out, size_t len, const cJSON *o, const char *name)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	snprintf(out, len, "%s", cJSON_IsString(it) ? it->valuestring : "");
+}
+
+/* Reads what the event is about (once per frame, service thread). */
+static void
+frame_scope(struct gateway *gw, struct gw_frame *f)
+{
+	cJSON *ev = cJSON_ParseWithLength((const char *)f->buf + LWS_PRE,
+	    f->len);
+	const cJSON *data = cJSON_GetObjectItemCaseSensitive(ev, "data");
+	const cJSON *conv = cJSON_GetObjectItemCaseSensitive(data,
+	    "conversation");
+	const cJSON *cid = cJSON_GetObjectItemCaseSensitive(data,
+	    "conversation_id");
+
+	f->scope = 1;
+	if (cJSON_IsObject(conv)) {
+		f->scope = 2;
+		copy_str(f->connector, sizeof(f->connector), conv, "connector");
+		copy_str(f->assignee, sizeof(f->assignee), conv, "assignee");
+	} else if (cJSON_IsNumber(cid) && cid->valuedouble >= 1) {
+		struct store_txn *txn = NULL;
+		struct store_conv c;
+
+		f->scope = 2;
+		copy_str(f->assignee, sizeof(f->assignee), data, "assignee");
+		if (gw_store(gw) == 0 &&
+		    store_txn_begin(gw->store, false, &txn) == 0 &&
+		    store_conv_get(txn, (uint64_t)cid->valuedouble, &c) == 0) {
+			snprintf(f->connector, sizeof(f->connector), "%s",
+			    c.connector);
+			snprintf(f->assignee, sizeof(f->assignee), "%s",
+			    c.assignee ? c.assignee : "");
+		}
+		store_txn_abort(txn);
+	}
+	cJSON_Delete(ev);
+}
+
+bool
+gw_frame_visible_to(const struct gateway *gw, struct gw_frame *f,
+    const struct gw_session_view *v)
+{
+	if (!gw_frame_visible(f, v->login))
+		return false;
+	if (f->to[0] != '\0')
+		return true;             /* addressed to this agent */
+	if (f->scope == 0)
+		frame_scope((struct gateway *)gw, f);
+	if (strncmp(f->name, "sla.", 4) == 0)
+		return supervises(v) || strcmp(f->assignee, v->login) == 0;
+	if (f->scope != 2)
+		return true;
+	return gw_view_sees(gw, v, f->connector, f->assignee);
 }
 
 struct gw_frame *

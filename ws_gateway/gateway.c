@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
 #include <sodium.h>
 
 #include "inbox/rt/rt.h"
@@ -27,11 +28,20 @@ struct conn {
 	char *body;
 	size_t len;
 	bool too_large;
+	bool logout;             /* the body is for /api/logout */
 	int status;
 	char *answer;            /* JSON, malloc'd */
+	char extra_headers[160]; /* e.g. Retry-After */
+	char *static_path;       /* a web client file to send, malloc'd */
+	bool static_gz;          /* ... gzip-encoded */
+	bool static_304;         /* ... not modified */
 	/* websocket */
 	bool ws;
 	char login[65];
+	char nonce[17];          /* the token's id */
+	int64_t last_active;     /* ms of the last frame from the client */
+	bool cut;                /* being closed for falling behind */
+	struct lws_dll2 node;    /* in gw->sessions */
 	uint64_t ring_next;
 	struct gw_session_view view;
 	struct gw_frame *q_head, *q_tail;   /* results and replays */
@@ -52,7 +62,11 @@ conn_http_reset(struct conn *c)
 	c->answer = NULL;
 	c->len = 0;
 	c->too_large = false;
+	c->logout = false;
 	c->status = 0;
+	c->extra_headers[0] = '\0';
+	free(c->static_path);
+	c->static_path = NULL;
 }
 
 static void
@@ -106,6 +120,9 @@ http_answer(struct lws *wsi, struct conn *c)
 	    "application/json", (lws_filepos_t)n, &p, end) ||
 	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
 	    (const unsigned char *)"no-store", 8, &p, end) ||
+	    (c->extra_headers[0] != '\0' && lws_add_http_header_by_name(wsi,
+	    (const unsigned char *)"retry-after:", (const unsigned char *)
+	    c->extra_headers, (int)strlen(c->extra_headers), &p, end)) ||
 	    lws_finalize_write_http_header(wsi, start, &p, end) ||
 	    lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_HTTP_FINAL) != (int)n)
 		rc = -1;
@@ -146,24 +163,120 @@ mime_of(const char *path)
 	return "application/octet-stream";
 }
 
-/* Serves a file of the web root; names are [A-Za-z0-9._-/] without "..". */
+/* Sends the web client file the request asked for (from the cache). */
 static int
-serve_file(struct gateway *gw, struct lws *wsi, const char *uri)
+static_answer(struct gateway *gw, struct lws *wsi, struct conn *c)
 {
-	char path[4200];
-	int n;
+	const struct gw_static *e = gw_static_get(gw, c->static_path);
+	unsigned char hdr[LWS_PRE + 1024];
+	unsigned char *start = hdr + LWS_PRE, *p = start,
+	    *end = hdr + sizeof(hdr) - 1;
+	const char *body = NULL, *etag;
+	unsigned char *buf = NULL;
+	size_t n = 0;
+	int rc = 0;
+
+	if (e == NULL) {
+		conn_http_reset(c);
+		if (lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL))
+			return -1;
+		return lws_http_transaction_completed(wsi) ? -1 : 0;
+	}
+	etag = gw_static_etag(e);
+	if (!c->static_304)
+		body = gw_static_body(e, c->static_gz, &n);
+	if (lws_add_http_common_headers(wsi, c->static_304 ?
+	    HTTP_STATUS_NOT_MODIFIED : HTTP_STATUS_OK, mime_of(c->static_path),
+	    (lws_filepos_t)n, &p, end) ||
+	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_ETAG,
+	    (const unsigned char *)etag, (int)strlen(etag), &p, end) ||
+	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
+	    (const unsigned char *)"no-cache", 8, &p, end) ||
+	    lws_add_http_header_by_name(wsi, (const unsigned char *)"vary:",
+	    (const unsigned char *)"Accept-Encoding", 15, &p, end) ||
+	    lws_add_http_header_by_name(wsi, (const unsigned char *)
+	    "x-content-type-options:", (const unsigned char *)"nosniff", 7,
+	    &p, end) ||
+	    (c->static_gz && !c->static_304 && lws_add_http_header_by_token(wsi,
+	    WSI_TOKEN_HTTP_CONTENT_ENCODING, (const unsigned char *)"gzip", 4,
+	    &p, end)) ||
+	    lws_finalize_write_http_header(wsi, start, &p, end)) {
+		rc = -1;
+	} else if (n > 0) {
+		buf = xmalloc(LWS_PRE + n);
+		memcpy(buf + LWS_PRE, body, n);
+		if (lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_HTTP_FINAL) !=
+		    (int)n)
+			rc = -1;
+		free(buf);
+	}
+	conn_http_reset(c);
+	if (rc == 0 && lws_http_transaction_completed(wsi))
+		rc = -1;
+	return rc;
+}
+
+/* A file of the web root; names are [A-Za-z0-9._-/] without "..". */
+static int
+serve_file(struct gateway *gw, struct lws *wsi, struct conn *c,
+    const char *uri)
+{
+	char path[4200], hv[256];
+	const struct gw_static *e;
 
 	if (strcmp(uri, "/") == 0)
 		uri = "/index.html";
 	if (strstr(uri, "..") != NULL || strspn(uri, "abcdefghijklmnopqrstuvwxyz"
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/") != strlen(uri) ||
 	    snprintf(path, sizeof(path), "%s%s", gw->cfg->gateway_web_root,
-	    uri) >= (int)sizeof(path)) {
+	    uri) >= (int)sizeof(path) || (e = gw_static_get(gw, path)) == NULL) {
 		if (lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL))
 			return -1;
 		return lws_http_transaction_completed(wsi) ? -1 : 0;
 	}
-	n = lws_serve_http_file(wsi, path, mime_of(path), NULL, 0);
+	c->static_path = xstrdup(path);
+	c->static_gz = lws_hdr_copy(wsi, hv, sizeof(hv),
+	    WSI_TOKEN_HTTP_ACCEPT_ENCODING) > 0 && strstr(hv, "gzip") != NULL;
+	c->static_304 = lws_hdr_copy(wsi, hv, sizeof(hv),
+	    WSI_TOKEN_HTTP_IF_NONE_MATCH) > 0 &&
+	    strcmp(hv, gw_static_etag(e)) == 0;
+	lws_callback_on_writable(wsi);
+	return 0;
+}
+
+/* GET /api/blobs/<sha256 hex>?token=...&type=<mime>: an attachment's
+ * bytes (the e-mail connector stores them by hash under store.blob_path);
+ * for agents with a valid token. */
+static int
+serve_blob(struct gateway *gw, struct lws *wsi, const char *hex)
+{
+	static const char hdrs[] = "Content-Disposition: attachment\r\n"
+	    "X-Content-Type-Options: nosniff\r\n"
+	    "Cache-Control: private, max-age=86400\r\n";
+	char token[512], type[128], path[4300], login[65];
+	const char *mime = "application/octet-stream";
+	const char *t;
+	int n;
+
+	t = lws_get_urlarg_by_name(wsi, "token=", token, sizeof(token));
+	if (t == NULL || !gw_token_check(gw, t, login, sizeof(login), NULL)) {
+		if (lws_return_http_status(wsi, HTTP_STATUS_UNAUTHORIZED,
+		    "invalid or missing token"))
+			return -1;
+		return lws_http_transaction_completed(wsi) ? -1 : 0;
+	}
+	if (strlen(hex) != 64 || strspn(hex, "0123456789abcdef") != 64 ||
+	    snprintf(path, sizeof(path), "%s/%.2s/%s", gw->cfg->blob_path, hex,
+	    hex) >= (int)sizeof(path) || access(path, R_OK) != 0) {
+		if (lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL))
+			return -1;
+		return lws_http_transaction_completed(wsi) ? -1 : 0;
+	}
+	t = lws_get_urlarg_by_name(wsi, "type=", type, sizeof(type));
+	if (t != NULL && strchr(t, '/') != NULL && strspn(t,
+	    "abcdefghijklmnopqrstuvwxyz0123456789.+-/") == strlen(t))
+		mime = t;
+	n = lws_serve_http_file(wsi, path, mime, hdrs, (int)strlen(hdrs));
 	if (n < 0 || (n > 0 && lws_http_transaction_completed(wsi)))
 		return -1;
 	return 0;
@@ -177,6 +290,28 @@ on_http(struct gateway *gw, struct lws *wsi, struct conn *c, const char *uri)
 	conn_http_reset(c);
 	if (strcmp(uri, "/healthz") == 0) {
 		set_answer(wsi, c, 200, xstrdup("{\"ok\":true}"));
+		return 0;
+	}
+	if (strcmp(uri, "/api/logout") == 0) {
+		char auth[512];
+		int status;
+
+		if (!post) {
+			set_answer(wsi, c, 405, xstrdup("{\"ok\":false,\"error\":"
+			    "{\"code\":\"method_not_allowed\",\"message\":"
+			    "\"use POST\"}}"));
+			return 0;
+		}
+		/* the token comes as "Authorization: Bearer <token>" */
+		if (lws_hdr_copy(wsi, auth, sizeof(auth),
+		    WSI_TOKEN_HTTP_AUTHORIZATION) > 7 &&
+		    strncmp(auth, "Bearer ", 7) == 0) {
+			char *json = gw_logout(gw, auth + 7, &status);
+
+			set_answer(wsi, c, status, json);
+			return 0;
+		}
+		c->logout = true;        /* or as {"token": ...} in the body */
 		return 0;
 	}
 	if (strcmp(uri, "/api/login") == 0) {
@@ -202,24 +337,74 @@ on_http(struct gateway *gw, struct lws *wsi, struct conn *c, const char *uri)
 		    "{\"code\":\"not_found\",\"message\":\"no such path\"}}"));
 		return 0;
 	}
-	return serve_file(gw, wsi, uri);
+	if (strncmp(uri, "/api/blobs/", 11) == 0)
+		return serve_blob(gw, wsi, uri + 11);
+	return serve_file(gw, wsi, c, uri);
 }
 
 /* ---- websocket -------------------------------------------------------- */
+
+/* A websocket from a browser must come from a page of this gateway (or an
+ * origin listed in gateway.origins): a page elsewhere cannot use an
+ * agent's token through the agent's browser. */
+static bool
+origin_ok(struct gateway *gw, struct lws *wsi)
+{
+	char origin[256], host[256];
+	const char *o = origin;
+
+	if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0)
+		return true;     /* not a browser: the token decides */
+	if (gw->cfg->gateway_origins != NULL &&
+	    inbox_list_has(gw->cfg->gateway_origins, origin))
+		return true;
+	if (lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) <= 0)
+		return false;
+	if (strncmp(o, "http://", 7) == 0)
+		o += 7;
+	else if (strncmp(o, "https://", 8) == 0)
+		o += 8;
+	else
+		return false;
+	return strcmp(o, host) == 0;
+}
 
 static bool
 ws_authorize(struct gateway *gw, struct lws *wsi, struct conn *c)
 {
 	char uri[256], token[512];
+	struct gw_token t;
 	const char *v;
 
 	if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
 	    strcmp(uri, "/ws") != 0)
 		return false;
-	v = lws_get_urlarg_by_name(wsi, "token=", token, sizeof(token));
-	if (v == NULL)
+	if (!origin_ok(gw, wsi)) {
+		log_info("gateway: websocket from a foreign origin refused");
 		return false;
-	return gw_token_check(gw, v, c->login, sizeof(c->login));
+	}
+	v = lws_get_urlarg_by_name(wsi, "token=", token, sizeof(token));
+	if (v == NULL || !gw_token_check(gw, v, c->login, sizeof(c->login),
+	    &t))
+		return false;
+	memcpy(c->nonce, t.nonce, sizeof(c->nonce));
+	return true;
+}
+
+void
+gw_sessions_revoke(struct gateway *gw, const char *nonce)
+{
+	lws_start_foreach_dll(struct lws_dll2 *, d,
+	    lws_dll2_get_head(&gw->sessions)) {
+		struct conn *c = lws_container_of(d, struct conn, node);
+
+		if (strcmp(c->nonce, nonce) == 0) {
+			lws_close_reason(c->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+			    (unsigned char *)"logged out", 10);
+			lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND,
+			    LWS_TO_KILL_ASYNC);
+		}
+	} lws_end_foreach_dll(d);
 }
 
 static void
@@ -354,12 +539,14 @@ ws_writeable(struct gateway *gw, struct lws *wsi, struct conn *c)
 			log_warnx("gateway: %s fell %llu events behind; closing "
 			    "(it resubscribes from its last seq)", c->login,
 			    (unsigned long long)(gw->ring.head - c->ring_next));
+			lws_close_reason(wsi, (enum lws_close_status)4000,
+			    (unsigned char *)"resync", 6);
 			return -1;
 		}
 		e = gw->ring.slots[c->ring_next++ % gw->ring.size];
 		if (e->cmd_id[0] != '\0' && answer_pending(c, e))
 			f = c->q_head;
-		if (!gw_frame_visible(e, c->login))
+		if (!gw_frame_visible_to(gw, e, &c->view))
 			continue;
 		if (c->view.live_sent && gw_seq_cmp(e->seq, c->view.last) <= 0)
 			continue; /* replayed already */
@@ -387,6 +574,52 @@ ws_writeable(struct gateway *gw, struct lws *wsi, struct conn *c)
 	if (c->q_head != NULL || c->ring_next < gw->ring.head)
 		lws_callback_on_writable(wsi);
 	return 0;
+}
+
+/* A socket that does not read (its send buffer full) is never writeable,
+ * so it is checked when events come: one the ring has overtaken is closed
+ * with "resync" (4000); it comes back and subscribes from its last seq.
+ * Memory stays bounded by the ring. */
+static void
+cut_laggards(struct gateway *gw)
+{
+	lws_start_foreach_dll(struct lws_dll2 *, d,
+	    lws_dll2_get_head(&gw->sessions)) {
+		struct conn *c = lws_container_of(d, struct conn, node);
+
+		if (!c->cut && gw->ring.head - c->ring_next > gw->ring.size) {
+			log_warnx("gateway: %s fell %llu events behind; closing "
+			    "(resync)", c->login, (unsigned long long)
+			    (gw->ring.head - c->ring_next));
+			c->cut = true;
+			lws_close_reason(c->wsi, (enum lws_close_status)4000,
+			    (unsigned char *)"resync", 6);
+			lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND,
+			    LWS_TO_KILL_ASYNC);
+		}
+	} lws_end_foreach_dll(d);
+}
+
+void
+gw_typing(struct gateway *gw, const char *login, uint64_t conv_id,
+    const char *connector, const char *assignee)
+{
+	char text[256];
+
+	snprintf(text, sizeof(text), "{\"type\":\"event\",\"event\":"
+	    "\"typing\",\"data\":{\"conversation_id\":%llu,\"login\":"
+	    "\"%s\"}}", (unsigned long long)conv_id, login);
+	lws_start_foreach_dll(struct lws_dll2 *, d,
+	    lws_dll2_get_head(&gw->sessions)) {
+		struct conn *c = lws_container_of(d, struct conn, node);
+
+		if (strcmp(c->login, login) != 0 && !c->cut &&
+		    c->q_bytes < QUEUE_MAX_BYTES &&
+		    gw_view_sees(gw, &c->view, connector, assignee)) {
+			queue_text(c, text);
+			lws_callback_on_writable(c->wsi);
+		}
+	} lws_end_foreach_dll(d);
 }
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason,
@@ -429,13 +662,36 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			    "\"body too large\"}}"));
 			return 0;
 		}
+		if (c->logout) {
+			cJSON *b = cJSON_ParseWithLength(c->body ? c->body : "",
+			    c->len);
+			const cJSON *t = cJSON_GetObjectItemCaseSensitive(b,
+			    "token");
+			char *json = gw_logout(gw, cJSON_IsString(t) ?
+			    t->valuestring : NULL, &status);
+
+			cJSON_Delete(b);
+			set_answer(wsi, c, status, json);
+			return 0;
+		}
 		{
-			char *json = gw_login(gw, c->body ? c->body : "", c->len,
-			    &status);
+			char addr[64] = "";
+			int64_t retry = 0;
+			char *json;
+
+			lws_get_peer_simple(wsi, addr, sizeof(addr));
+			json = gw_login(gw, c->body ? c->body : "", c->len, addr,
+			    &status, &retry);
+			if (retry > 0)
+				snprintf(c->extra_headers,
+				    sizeof(c->extra_headers), "%lld",
+				    (long long)retry);
 			set_answer(wsi, c, status, json);
 		}
 		return 0;
 	case LWS_CALLBACK_HTTP_WRITEABLE:
+		if (c->static_path != NULL)
+			return static_answer(gw, wsi, c);
 		if (c->answer == NULL)
 			return 0;
 		return http_answer(wsi, c);
@@ -456,10 +712,15 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		c->ring_next = gw->ring.head;
 		memset(&c->view, 0, sizeof(c->view));
 		c->view.login = c->login;
+		gw_view_load(gw, &c->view);
+		c->last_active = rt_now_ms();
+		lws_dll2_add_tail(&c->node, &gw->sessions);
 		log_info("gateway: %s connected", c->login);
 		gw_presence_open(gw, c->login);
 		return 0;
 	case LWS_CALLBACK_RECEIVE:
+		c->last_active = rt_now_ms();
+		gw_presence_activity(gw, c->login);
 		return ws_receive(gw, wsi, c, in, len);
 	case LWS_CALLBACK_TIMER:
 		if (c != NULL && c->ws)
@@ -472,19 +733,27 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		conn_ws_finish(c);
 		if (c->ws) {
 			c->ws = false;
+			lws_dll2_remove(&c->node);
 			gw_presence_close(gw, c->login);
 		}
 		return 0;
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-		if (gw != NULL && gw_ring_take_staged(gw) > 0)
+		if (gw != NULL && gw_ring_take_staged(gw) > 0) {
+			cut_laggards(gw);
 			lws_callback_on_writable_all_protocol(gw->lws,
 			    &protocols[0]);
+		}
 		return 0;
 	default:
 		break;
 	}
 	return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
+
+static const lws_retry_bo_t keepalive = {
+	.secs_since_valid_ping = 30,
+	.secs_since_valid_hangup = 60,
+};
 
 struct gateway *
 gateway_create(const struct inbox_config *cfg)
@@ -511,6 +780,14 @@ gateway_create(const struct inbox_config *cfg)
 	info.options = LWS_SERVER_OPTION_DISABLE_IPV6 |
 	    LWS_SERVER_OPTION_VALIDATE_UTF8;
 	info.timeout_secs = 30;
+	/* keep-alive: lws pings a websocket idle 30 s and drops one that
+	 * has not answered within 60 s */
+	info.retry_and_idle_policy = &keepalive;
+	if (cfg->gateway_tls_cert != NULL) {
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info.ssl_cert_filepath = cfg->gateway_tls_cert;
+		info.ssl_private_key_filepath = cfg->gateway_tls_key;
+	}
 	if ((gw->lws = lws_create_context(&info)) == NULL) {
 		log_warnx("gateway: cannot listen on %s:%d", cfg->gateway_listen,
 		    cfg->gateway_port);
@@ -549,6 +826,8 @@ gateway_destroy(struct gateway *gw)
 		return;
 	gw_reader_stop(gw);
 	gw_presence_finish(gw);
+	gw_login_finish(gw);
+	gw_static_finish(gw);
 	lws_context_destroy(gw->lws);
 	gw_ring_finish(&gw->ring);
 	if (gw->redis != NULL)

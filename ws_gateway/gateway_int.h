@@ -15,6 +15,8 @@
 #include "store/store.h"
 
 struct gw_agent_socks;
+struct gw_login_fail;
+struct gw_static;
 
 /* A stream id "ms-seq", comparable. */
 struct gw_seq {
@@ -28,6 +30,12 @@ struct gw_frame {
 	char to[65];             /* events for one agent: its login; else "" */
 	char cmd_id[136];        /* events that answer a command; else "" */
 	char name[48];           /* event name; "" for results */
+	/* what the event is about, read from its data on first use by the
+	 * service thread: scope 0 unknown, 1 none (for everyone), 2 a
+	 * dialog (connector, assignee) */
+	int scope;
+	char connector[65];
+	char assignee[65];
 	size_t len;
 	unsigned char buf[];     /* LWS_PRE + len (+1 for a NUL) */
 };
@@ -51,6 +59,12 @@ struct gateway {
 	struct rt_lws_stop stop;
 
 	struct gw_ring ring;
+
+	struct lws_dll2_owner sessions;  /* every open websocket */
+	struct gw_static **statics;      /* the web client's files */
+	size_t nstatic;
+	struct gw_login_fail *fails;     /* login rate limits (auth.c) */
+	size_t nfails;
 
 	/* presence: open sockets per agent (presence.c) */
 	struct gw_agent_socks *socks;
@@ -81,24 +95,58 @@ void gw_reader_stop(struct gateway *gw);
 size_t gw_ring_take_staged(struct gateway *gw);
 void gw_ring_finish(struct gw_ring *ring);
 
+/* static.c: a file of the web root, cached with its gzip form; NULL when
+ * missing or too large. Valid until the next call. */
+const struct gw_static *gw_static_get(struct gateway *gw, const char *path);
+const char *gw_static_body(const struct gw_static *e, bool gz, size_t *len);
+const char *gw_static_etag(const struct gw_static *e);
+void gw_static_finish(struct gateway *gw);
+
 /* presence.c */
 struct gw_agent_socks;
 void gw_presence_open(struct gateway *gw, const char *login);
 void gw_presence_close(struct gateway *gw, const char *login);
+/* A frame came from one of login's sockets (not away any more). */
+void gw_presence_activity(struct gateway *gw, const char *login);
+/* gateway.c: relays "login is typing in conversation id" to the other
+ * sockets that may see it (a transient event: no seq, not stored). */
+void gw_typing(struct gateway *gw, const char *login, uint64_t conv_id,
+    const char *connector, const char *assignee);
 void gw_presence_start(struct gateway *gw);
 void gw_presence_finish(struct gateway *gw);
 
 /* auth.c */
 int gw_secret_load(struct gateway *gw);
-/* Writes a token for login valid until `expires` (ms). */
+/* A login token's parts. */
+struct gw_token {
+	char login[65];
+	char nonce[17];          /* the token's id (logout revokes it) */
+	char pwtag[17];          /* which password it was given for */
+	int64_t expires;
+};
+/* Writes a token for login (with password hash pwhash) valid until
+ * `expires` (ms). */
 void gw_token_make(const struct gateway *gw, const char *login,
-    int64_t expires, char *out, size_t outlen);
-/* Returns true and fills login when the token is valid and unexpired. */
-bool gw_token_check(const struct gateway *gw, const char *token,
-    char *login, size_t loginlen);
-/* Answers a login request body: sets *status and returns the JSON answer
- * (malloc'd). */
-char *gw_login(struct gateway *gw, const char *body, size_t len, int *status);
+    const char *pwhash, int64_t expires, char *out, size_t outlen);
+/* Checks the signature and expiry only. */
+bool gw_token_parse(const struct gateway *gw, const char *token,
+    struct gw_token *t);
+/* Returns true and fills login (and *t when not NULL) when the token is
+ * valid, unexpired, not revoked, and its agent exists with the same
+ * password. */
+bool gw_token_check(struct gateway *gw, const char *token, char *login,
+    size_t loginlen, struct gw_token *t);
+/* POST /api/logout: revokes the token (in Redis, until it expires) and
+ * closes its sockets. Sets *status; returns the JSON answer. */
+char *gw_logout(struct gateway *gw, const char *token, int *status);
+/* gateway.c: closes the sockets opened with the token `nonce`. */
+void gw_sessions_revoke(struct gateway *gw, const char *nonce);
+/* Answers a login request body from address addr: sets *status (429 with
+ * *retry_after seconds when too many logins failed for the account or the
+ * address) and returns the JSON answer (malloc'd). */
+char *gw_login(struct gateway *gw, const char *body, size_t len,
+    const char *addr, int *status, int64_t *retry_after);
+void gw_login_finish(struct gateway *gw);
 
 /* query.c: answers one websocket request frame; returns the result frame's
  * JSON (malloc'd). `replay` receives frames to send before the result. */
@@ -106,7 +154,18 @@ struct gw_session_view {
 	struct gw_seq first_live, last;   /* what the socket was sent */
 	bool live_sent;
 	const char *login;                /* the agent */
+	char role[16];                    /* as the store says at connect */
+	char teams[1024];
 };
+/* Loads the agent's role and teams into view (at connect). */
+void gw_view_load(struct gateway *gw, struct gw_session_view *view);
+/* May the session see this conversation (inbox_conv_visible)? */
+bool gw_view_sees(const struct gateway *gw, const struct gw_session_view *v,
+    const char *connector, const char *assignee);
+/* May the session see this event frame? (its `to`, the dialog it is
+ * about, SLA alerts for supervisors and the assignee) */
+bool gw_frame_visible_to(const struct gateway *gw, struct gw_frame *f,
+    const struct gw_session_view *v);
 /* A command sent for a request, waiting for the router's event. */
 struct gw_pending {
 	char cmd_id[136];

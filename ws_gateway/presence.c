@@ -15,6 +15,8 @@
 struct gw_agent_socks {
 	char login[65];
 	unsigned n;
+	int64_t last_active;     /* the last frame from any of its sockets */
+	bool away;               /* reported away */
 };
 
 static void
@@ -60,8 +62,10 @@ gw_presence_open(struct gateway *gw, const char *login)
 	}
 	gw->socks = xrealloc(gw->socks, (gw->nsocks + 1) *
 	    sizeof(*gw->socks));
+	memset(&gw->socks[gw->nsocks], 0, sizeof(gw->socks[0]));
 	snprintf(gw->socks[gw->nsocks].login, sizeof(gw->socks[0].login), "%s",
 	    login);
+	gw->socks[gw->nsocks].last_active = rt_now_ms();
 	gw->socks[gw->nsocks++].n = 1;
 	report_one(gw, login, "online");
 }
@@ -80,29 +84,65 @@ gw_presence_close(struct gateway *gw, const char *login)
 	}
 }
 
+/* A third of the lease, or sooner when away_after is shorter. */
+static lws_usec_t
+refresh_us(const struct gateway *gw)
+{
+	int64_t ms = gw->cfg->router_presence_lease_ms / 3;
+
+	if (gw->cfg->gateway_away_ms > 0 && gw->cfg->gateway_away_ms / 2 < ms)
+		ms = gw->cfg->gateway_away_ms / 2;
+	if (ms < 100)
+		ms = 100;
+	return (lws_usec_t)ms * 1000;
+}
+
+void
+gw_presence_activity(struct gateway *gw, const char *login)
+{
+	for (size_t i = 0; i < gw->nsocks; i++) {
+		if (strcmp(gw->socks[i].login, login) != 0)
+			continue;
+		gw->socks[i].last_active = rt_now_ms();
+		if (gw->socks[i].away) {
+			gw->socks[i].away = false;
+			report_one(gw, login, "online");
+		}
+		return;
+	}
+}
+
 static void
 refresh(lws_sorted_usec_list_t *sul)
 {
 	struct gateway *gw = lws_container_of(sul, struct gateway,
 	    presence_sul);
+	int64_t now = rt_now_ms();
 
 	if (gw->nsocks > 0) {
 		cJSON *agents = cJSON_CreateObject();
 
-		for (size_t i = 0; i < gw->nsocks; i++)
-			cJSON_AddStringToObject(agents, gw->socks[i].login,
-			    "online");
+		/* online while one socket is open, away when none of them
+		 * said anything for gateway.away_after */
+		for (size_t i = 0; i < gw->nsocks; i++) {
+			struct gw_agent_socks *a = &gw->socks[i];
+
+			a->away = gw->cfg->gateway_away_ms > 0 &&
+			    now - a->last_active > gw->cfg->gateway_away_ms;
+			cJSON_AddStringToObject(agents, a->login, a->away ?
+			    "away" : "online");
+		}
 		report(gw, agents);
 	}
 	lws_sul_schedule(gw->lws, 0, &gw->presence_sul, refresh,
-	    (lws_usec_t)gw->cfg->router_presence_lease_ms * 1000 / 3);
+	    refresh_us(gw));
 }
 
 void
 gw_presence_start(struct gateway *gw)
 {
 	lws_sul_schedule(gw->lws, 0, &gw->presence_sul, refresh,
-	    (lws_usec_t)gw->cfg->router_presence_lease_ms * 1000 / 3);
+	    refresh_us(gw));
 }
 
 void

@@ -109,10 +109,25 @@ opt_id(const cJSON *req, const char *name, uint64_t *out, struct answer *a)
 	return true;
 }
 
-static void
-do_feed(const cJSON *req, const struct gw_session_view *view,
-    struct store_txn *txn, struct answer *a)
+struct seer {
+	const struct gateway *gw;
+	const struct gw_session_view *view;
+};
+
+static bool
+seer_sees(void *arg, const struct store_conv *c)
 {
+	const struct seer *s = arg;
+
+	return gw_view_sees(s->gw, s->view, c->connector, c->assignee);
+}
+
+static void
+do_feed(const struct gateway *gw, const cJSON *req,
+    const struct gw_session_view *view, struct store_txn *txn,
+    struct answer *a)
+{
+	struct seer seer = { gw, view };
 	const cJSON *limit = cJSON_GetObjectItemCaseSensitive(req, "limit");
 	const char *state, *assignee, *tag, *channel, *prio, *text, *before;
 	struct store_feed_q q = { .state = STORE_STATE_OPEN, .priority = -1,
@@ -182,6 +197,8 @@ do_feed(const cJSON *req, const struct gw_session_view *view,
 		q.after_key = k;
 		q.after_id = id;
 	}
+	q.visible = seer_sees;
+	q.visible_arg = &seer;
 	arr = cJSON_CreateArray();
 	rc = store_feed_json(txn, &q, arr, &more, &nkey, &nid);
 	if (rc != 0) {
@@ -214,7 +231,9 @@ task_one(void *arg, const struct store_task *t)
 }
 
 static void
-do_conv_get(const cJSON *req, struct store_txn *txn, struct answer *a)
+do_conv_get(const struct gateway *gw, const cJSON *req,
+    const struct gw_session_view *view, struct store_txn *txn,
+    struct answer *a)
 {
 	struct store_conv c;
 	cJSON *msgs, *notes, *tasks, *it, *next;
@@ -226,7 +245,9 @@ do_conv_get(const cJSON *req, struct store_txn *txn, struct answer *a)
 	if (id == 0)
 		return fail(a, "bad_request", "id: expected a conversation id");
 	rc = store_conv_get(txn, id, &c);
-	if (rc == INBOX_ENOTFOUND)
+	/* another team's dialog does not exist for this agent */
+	if (rc == INBOX_ENOTFOUND || (rc == 0 && !gw_view_sees(gw, view,
+	    c.connector, c.assignee)))
 		return fail(a, "not_found", "no such conversation");
 	if (rc != 0)
 		return fail(a, "store_unavailable", "%s", inbox_strerror(rc));
@@ -259,6 +280,7 @@ do_conv_get(const cJSON *req, struct store_txn *txn, struct answer *a)
 struct conv_list {
 	struct store_txn *txn;
 	cJSON *arr;
+	struct seer seer;
 };
 
 static int
@@ -267,13 +289,15 @@ conv_one(void *arg, uint64_t id)
 	struct conv_list *l = arg;
 	struct store_conv c;
 
-	if (store_conv_get(l->txn, id, &c) == 0)
+	if (store_conv_get(l->txn, id, &c) == 0 && seer_sees(&l->seer, &c))
 		cJSON_AddItemToArray(l->arr, store_conv_json(l->txn, &c));
 	return 0;
 }
 
 static void
-do_contact_get(const cJSON *req, struct store_txn *txn, struct answer *a)
+do_contact_get(const struct gateway *gw, const cJSON *req,
+    const struct gw_session_view *view, struct store_txn *txn,
+    struct answer *a)
 {
 	struct store_contact c;
 	struct conv_list l;
@@ -295,6 +319,8 @@ do_contact_get(const cJSON *req, struct store_txn *txn, struct answer *a)
 		return fail(a, "store_unavailable", "%s", inbox_strerror(rc));
 	l.txn = txn;
 	l.arr = cJSON_CreateArray();
+	l.seer.gw = gw;
+	l.seer.view = view;
 	a->data = cJSON_CreateObject();
 	cJSON_AddItemToObject(a->data, "contact", store_contact_json(&c));
 	if ((rc = store_contact_convs(txn, id, conv_one, &l)) != 0) {
@@ -428,6 +454,35 @@ forward(struct gateway *gw, const cJSON *req,
 
 /* Replays the events after `since` that this socket was not sent: those
  * before its first live push or after the last one. */
+/* typing {id}: the others who see the dialog are told (not stored). */
+static void
+do_typing(struct gateway *gw, const cJSON *req,
+    const struct gw_session_view *view, struct answer *a)
+{
+	struct store_txn *txn = NULL;
+	struct store_conv c;
+	uint64_t id;
+	int rc;
+
+	if (!opt_id(req, "id", &id, a))
+		return;
+	if (id == 0)
+		return fail(a, "bad_request", "id: expected a conversation id");
+	if ((rc = gw_store(gw)) != 0 ||
+	    (rc = store_txn_begin(gw->store, false, &txn)) != 0)
+		return fail(a, "store_unavailable", "%s", inbox_strerror(rc));
+	rc = store_conv_get(txn, id, &c);
+	if (rc == 0 && gw_view_sees(gw, view, c.connector, c.assignee)) {
+		gw_typing(gw, view->login, id, c.connector, c.assignee);
+		a->data = cJSON_CreateObject();
+	} else if (rc == 0 || rc == INBOX_ENOTFOUND) {
+		fail(a, "not_found", "no such conversation");
+	} else {
+		fail(a, "store_unavailable", "%s", inbox_strerror(rc));
+	}
+	store_txn_abort(txn);
+}
+
 static void
 do_subscribe(struct gateway *gw, const cJSON *req,
     struct gw_session_view *view, struct gw_frame **replay, struct answer *a)
@@ -444,6 +499,30 @@ do_subscribe(struct gateway *gw, const cJSON *req,
 		return fail(a, "bad_request", "since: expected a seq (ms-n)");
 	if (gw->redis == NULL && (gw->redis = rt_redis_connect(gw->cfg)) == NULL)
 		return fail(a, "unavailable", "redis unreachable");
+	/* events older than the stream keeps (it is trimmed): the client
+	 * must reload what it shows */
+	r = redisCommand(gw->redis, "XRANGE %s - + COUNT 1", gw->k_events);
+	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
+		struct gw_seq first;
+
+		if (gw_seq_parse(r->element[0]->element[0]->str, &first) &&
+		    gw_seq_cmp(s, first) < 0 && (s.ms != 0 || s.seq != 0)) {
+			char msg[160];
+
+			snprintf(msg, sizeof(msg), "events after %s are no longer "
+			    "kept (the oldest is %s): reload the feed",
+			    since->valuestring, r->element[0]->element[0]->str);
+			freeReplyObject(r);
+			return fail(a, "resync", "%s", msg);
+		}
+	}
+	if (r != NULL)
+		freeReplyObject(r);
+	else {
+		redisFree(gw->redis);
+		gw->redis = NULL;
+		return fail(a, "unavailable", "redis unreachable");
+	}
 	snprintf(from, sizeof(from), "(%s", since->valuestring);
 	r = redisCommand(gw->redis, "XRANGE %s %s + COUNT %d", gw->k_events,
 	    from, REPLAY_MAX);
@@ -472,7 +551,7 @@ do_subscribe(struct gateway *gw, const cJSON *req,
 			continue; /* sent live already */
 		f = gw_event_frame(last, ev, data,
 		    rt_entry_field(e->element[1], "to", NULL), NULL);
-		if (!gw_frame_visible(f, view->login)) {
+		if (!gw_frame_visible_to(gw, f, view)) {
 			free(f);
 			continue;
 		}
@@ -688,6 +767,8 @@ gw_request(struct gateway *gw, const char *frame, size_t len,
 		cJSON_AddNumberToObject(a.data, "now", (double)rt_now_ms());
 	} else if (strcmp(type->valuestring, "subscribe") == 0) {
 		do_subscribe(gw, req, view, replay, &a);
+	} else if (strcmp(type->valuestring, "typing") == 0) {
+		do_typing(gw, req, view, &a);
 	} else if (strcmp(type->valuestring, "stats") == 0 ||
 	    strcmp(type->valuestring, "agents") == 0 ||
 	    strcmp(type->valuestring, "sla.recent") == 0) {
@@ -710,11 +791,11 @@ gw_request(struct gateway *gw, const char *frame, size_t len,
 			goto answer;
 		}
 		if (strcmp(t, "feed") == 0)
-			do_feed(req, view, txn, &a);
+			do_feed(gw, req, view, txn, &a);
 		else if (strcmp(t, "conversation.get") == 0)
-			do_conv_get(req, txn, &a);
+			do_conv_get(gw, req, view, txn, &a);
 		else if (strcmp(t, "contact.get") == 0)
-			do_contact_get(req, txn, &a);
+			do_contact_get(gw, req, view, txn, &a);
 		else
 			do_list(t, txn, &a);
 		store_txn_abort(txn);

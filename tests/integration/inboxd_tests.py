@@ -617,9 +617,54 @@ def test_auth_refusals(w):
     check_eq(w.login("alice", "new password")[0], 200,
              "new password after agent passwd")
 
+    # A password change revokes the tokens given for the old one.
+    check_eq(w.ws_handshake_status("/ws?token=" + token), 401,
+             "a token of the old password after agent passwd")
+    token = w.token("alice", "new password")
     ws = w.ws_connect(token)
     check(isinstance(ws.call("ping").get("now"), int), "ping on valid ws")
-    ws.close()
+
+    # Logout revokes the token and closes its sockets; another login's
+    # token goes on working.
+    other = w.token("alice", "new password")
+    st, _, _ = w.http("POST", w.gateway_port, "/api/logout",
+                      headers={"Authorization": "Bearer " + token})
+    check_eq(st, 200, "logout")
+    wait_for(lambda: ws_closed(ws), 5, "the logged-out socket closed")
+    check_eq(w.ws_handshake_status("/ws?token=" + token), 401,
+             "a logged-out token")
+    check_eq(w.ws_handshake_status("/ws?token=" + other), 101,
+             "another session of the same agent")
+    st, _, _ = w.http("POST", w.gateway_port, "/api/logout",
+                      body=json.dumps({"token": "garbage"}).encode(),
+                      headers={"Content-Type": "application/json"})
+    check_eq(st, 401, "logout with a bad token")
+
+    # A websocket from a page of another site is refused.
+    check_eq(w.ws_handshake_status("/ws?token=" + other,
+                                   origin="http://evil.example"),
+             401, "a foreign Origin")
+    check_eq(w.ws_handshake_status("/ws?token=" + other), 101,
+             "the gateway's own Origin")
+
+    # Failed logins are limited per account: after five failures in the
+    # window (two above, three here) a try is refused with 429, even with
+    # the right password; other accounts are not affected.
+    w.add_agent("bob", PASSWORD)
+    for i in range(3):
+        check_eq(w.login("alice", "wrong %d" % i)[0], 401, "wrong try %d" % i)
+    st, js = w.login("alice", "new password")
+    check_eq(st, 429, "the account is rate-limited")
+    check_eq(js.get("error", {}).get("code"), "rate_limited", "code")
+    check_eq(w.login("bob", PASSWORD)[0], 200, "another account logs in")
+
+
+def ws_closed(ws):
+    try:
+        ws.pump(0.2)
+    except Exception:  # noqa: BLE001 - closed is what we wait for
+        return True
+    return False
 
 
 # --------------------------------------------------------------------------

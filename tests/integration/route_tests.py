@@ -162,7 +162,8 @@ def sla_entries(w):
 
 
 def test_sla_warning_and_breach_once_and_reply_clears(w):
-    w.add_agent("ann", PW)
+    # SLA alerts reach supervisors (and the dialog's own agent)
+    w.add_agent("ann", PW, role="supervisor")
     ann = online(w, "ann")
     t0 = now_ms()
     a = post_new(w, ann, "m-a", "t-a")
@@ -204,7 +205,7 @@ def test_sla_warning_and_breach_once_and_reply_clears(w):
 
 
 def test_sla_breach_fires_once_after_router_downtime(w):
-    w.add_agent("ann", PW)
+    w.add_agent("ann", PW, role="supervisor")
     ann = online(w, "ann")
     a = post_new(w, ann, "m-a", "t-a")
     w.kill("router")

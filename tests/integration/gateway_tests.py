@@ -1,0 +1,226 @@
+#!/usr/bin/env python3
+"""inbox-gateway's protocol with real websocket clients: agents see only
+their teams' dialogs (feeds, fetches, pushes, commands), a client that
+cannot keep up is cut off with "resync" while memory stays bounded,
+reconnecting from a trimmed stream says resync, typing is relayed to those
+who see the dialog, presence turns away when idle, and the web client's
+files come with ETag, 304 and gzip.
+
+Usage: gateway_tests.py TEST_ID   (`--list` lists). Exit 0 pass, 1 fail,
+99 harness error.
+"""
+
+import gzip
+import json
+import os
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "harness"))
+
+from inboxd_harness import (  # noqa: E402
+    check, check_eq, envelope, run_test, wait_for)
+
+PW = "correct horse battery staple"
+
+
+def agent(w, login, role="agent", teams=None):
+    w.add_agent(login, PW, role=role)
+    if teams is not None:
+        w.inboxctl("agent", "set", login, "--teams", teams)
+    ws = w.ws_connect(w.token(login, PW))
+    ws.call("ping")
+    return ws
+
+
+def post(w, connector, ext, thread):
+    headers = {"Authorization": "Bearer s3cret"} if connector == "sec1" \
+        else None
+    w.post_ok(connector, envelope(ext, thread), headers=headers)
+
+
+TEAMS = {"connector api1": {"team": "support"},
+         "connector sec1": {"team": "sales"}}
+
+
+def test_agents_see_only_their_teams_dialogs(w):
+    ann = agent(w, "ann", teams="support")
+    bob = agent(w, "bob", teams="sales")
+    sue = agent(w, "sue", role="supervisor")
+    post(w, "api1", "m-1", "t-support")
+    post(w, "sec1", "m-2", "t-sales")
+    e1 = sue.wait_event("conversation.created", lambda e: e["data"][
+        "conversation"]["thread"] == "t-support")
+    e2 = sue.wait_event("conversation.created", lambda e: e["data"][
+        "conversation"]["thread"] == "t-sales")
+    sup, sal = e1["data"]["conversation"], e2["data"]["conversation"]
+    # pushes: each agent hears only its team's dialog
+    ann.wait_event("message.created", lambda e:
+                   e["data"]["message"]["external_id"] == "m-1")
+    bob.wait_event("message.created", lambda e:
+                   e["data"]["message"]["external_id"] == "m-2")
+    time.sleep(0.5)
+    check_eq([e["data"]["message"]["external_id"] for e in
+              ann.find_events("message.created")], ["m-1"],
+             "ann was pushed only support's message")
+    check_eq([e["data"]["conversation"]["thread"] for e in
+              bob.find_events("conversation.created")], ["t-sales"],
+             "bob was pushed only sales' dialog")
+    # feeds
+    check_eq([c["id"] for c in ann.call("feed")["conversations"]],
+             [sup["id"]], "ann's feed")
+    check_eq(sorted(c["id"] for c in sue.call("feed")["conversations"]),
+             sorted([sup["id"], sal["id"]]), "the supervisor sees all")
+    # fetching or acting on another team's dialog: as if it did not exist
+    r = ann.request("conversation.get", id=sal["id"])
+    check_eq(r["error"]["code"], "not_found", "get of another team's")
+    r = ann.request("conversation.close", id=sal["id"])
+    check_eq(r["error"]["code"], "not_found", "close of another team's")
+    r = ann.request("note.add", id=sal["id"], text="peek")
+    check_eq(r["error"]["code"], "not_found", "note on another team's")
+    # once assigned to ann, she sees it wherever it comes from
+    sue.call("conversation.assign", id=sal["id"], assignee="ann")
+    check_eq(ann.call("conversation.get", id=sal["id"])["conversation"]
+             ["id"], sal["id"], "her own dialog of another team")
+    # typing goes to those who see the dialog, not to another team
+    sue.call("typing", id=sup["id"])
+    ann.wait_event("typing", lambda e: e["data"]["conversation_id"] ==
+                   sup["id"] and e["data"]["login"] == "sue")
+    time.sleep(0.3)
+    check_eq(bob.find_events("typing"), [], "bob is not told")
+    # the SLA feed is for supervisors (and the dialog's agent)
+    r = ann.request("sla.recent")
+    check_eq(r["error"]["code"], "forbidden", "sla.recent for an agent")
+
+
+def test_a_slow_client_is_cut_off_with_resync(w):
+    w.add_agent("ann", PW)
+    slow = w.ws_connect(w.token("ann", PW))
+    slow.call("ping")
+    # the client stops reading: its receive window fills, the gateway
+    # cannot write to it any more
+    slow.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    gw = w.procs["gateway"].pid
+
+    def rss():
+        with open("/proc/%d/status" % gw) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    before = rss()
+    big = "x" * 20000
+    for i in range(300):
+        w.post_ok("api1", envelope("m-%d" % i, "t-%d" % (i % 20),
+                                   text=big))
+
+    def cut():
+        with open(w.procs["gateway"].logpath) as f:
+            return "closing (resync)" in f.read()
+    wait_for(cut, 30, "the gateway cuts the slow client off")
+    after = rss()
+    # the gateway closed its end: the connection is not ESTABLISHED on
+    # the gateway's side any more (what the kernel still holds for the
+    # client is not the gateway's memory)
+    import subprocess
+    cport = slow.sock.getsockname()[1]
+
+    def gateway_closed():
+        out = subprocess.run(["ss", "-tnH", "state", "established",
+                              "sport", "=", ":%d" % w.gateway_port,
+                              "dport", "=", ":%d" % cport],
+                             capture_output=True, text=True).stdout
+        return out.strip() == ""
+    wait_for(gateway_closed, 10, "the gateway closed the slow socket")
+    check(after - before < 100 * 1024, "gateway memory stayed bounded "
+          "(%d kB more for 300 events of 20 kB)" % (after - before))
+    # a client that reads is served as usual, and may come back
+    ws = w.ws_connect(w.token("ann", PW))
+    w.post_ok("api1", envelope("m-last", "t-0"))
+    ws.wait_event("message.created", lambda e: e["data"]["message"][
+        "external_id"] == "m-last")
+
+
+def test_resubscribe_after_trim_says_resync(w):
+    ws = agent(w, "ann")
+    w.post_ok("api1", envelope("m-1", "t-1"))
+    e = ws.wait_event("message.created")
+    old = e["seq"]
+    for i in range(3):
+        w.post_ok("api1", envelope("m-%d" % (i + 2), "t-1"))
+    ws.wait_event("message.created", lambda e: e["data"]["message"][
+        "external_id"] == "m-4")
+    w.redis("XTRIM", "inbox:events", "MAXLEN", "2")
+    r = ws.request("subscribe", since=old)
+    check_eq(r.get("ok"), False, "subscribe from a trimmed seq")
+    check_eq(r["error"]["code"], "resync", "resync")
+
+
+def test_presence_turns_away_when_idle(w):
+    sue = agent(w, "sue", role="supervisor")
+    ann = agent(w, "ann")
+    sue.wait_event("agent.presence", lambda e: e["data"]["login"] == "ann"
+                   and e["data"]["presence"] == "online")
+    sue.wait_event("agent.presence", lambda e: e["data"]["login"] == "ann"
+                   and e["data"]["presence"] == "away", timeout=10)
+    ann.call("ping")
+    sue.wait_event("agent.presence", lambda e: e["data"]["login"] == "ann"
+                   and e["data"]["presence"] == "online"
+                   and e["seq"] > sue.find_events("agent.presence")[-2][
+                       "seq"], timeout=10)
+    a = [x for x in json.loads(w.inboxctl("agent", "list", "--json")
+                               .stdout) if x["login"] == "ann"][0]
+    check_eq(a["presence"], "online", "online again after a frame")
+
+
+def test_static_files_have_etag_304_and_gzip(w):
+    st, h, body = w.http("GET", w.gateway_port, "/",
+                         headers={"Accept-Encoding": "gzip"})
+    check_eq(st, 200, "index")
+    h = {k.lower(): v for k, v in h.items()}
+    check_eq(h.get("content-encoding"), "gzip", "gzip when asked")
+    text = gzip.decompress(body)
+    check(b"<html" in text.lower() or b"<!doctype" in text.lower(),
+          "the page", text[:200])
+    etag = h.get("etag")
+    check(etag, "an ETag", h)
+    st, h2, body2 = w.http("GET", w.gateway_port, "/",
+                           headers={"If-None-Match": etag})
+    check_eq(st, 304, "not modified")
+    check_eq(body2, b"", "no body with 304")
+    st, h3, body3 = w.http("GET", w.gateway_port, "/")
+    check_eq(body3, text, "plain when not asked for gzip")
+    check_eq(w.http("GET", w.gateway_port, "/../etc/passwd")[0], 404,
+             "no escape from the web root")
+
+
+TESTS = {
+    "agents_see_only_their_teams_dialogs":
+        (test_agents_see_only_their_teams_dialogs, TEAMS),
+    "a_slow_client_is_cut_off_with_resync":
+        (test_a_slow_client_is_cut_off_with_resync,
+         {"gateway": {"ring_size": 64}}),
+    "resubscribe_after_trim_says_resync":
+        (test_resubscribe_after_trim_says_resync, None),
+    "presence_turns_away_when_idle":
+        (test_presence_turns_away_when_idle,
+         {"gateway": {"away_after": "2s"}}),
+    "static_files_have_etag_304_and_gzip":
+        (test_static_files_have_etag_304_and_gzip, None),
+}
+
+
+def main():
+    if len(sys.argv) != 2 or sys.argv[1] not in TESTS:
+        if len(sys.argv) == 2 and sys.argv[1] == "--list":
+            print("\n".join(TESTS))
+            sys.exit(0)
+        print("usage: %s TEST_ID\n  %s" % (sys.argv[0], "\n  ".join(TESTS)))
+        sys.exit(99)
+    func, conf = TESTS[sys.argv[1]]
+    run_test(sys.argv[1], func, conf_extra=conf)
+
+
+if __name__ == "__main__":
+    main()
