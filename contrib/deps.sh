@@ -2,10 +2,13 @@
 # packages inboxd needs to build, run and test, when some are missing.
 INBOXD_DEPS="meson ninja-build pkg-config gcc libc6-dev python3
  libcjson-dev liblmdb-dev libhiredis-dev libwebsockets-dev libwebsockets-evlib-uv
- libcurl4-gnutls-dev libetpan-dev libuv1-dev libsodium-dev libcmocka-dev
- redis-server redis-tools"
-# Only the tests need these (the web client runs in headless Chromium).
-INBOXD_TEST_DEPS="chromium"
+ libcurl4-gnutls-dev libetpan-dev libgnutls28-dev libsasl2-modules
+ libuv1-dev libsodium-dev libcmocka-dev zlib1g-dev redis-server redis-tools"
+# Only the tests need these: headless Chromium for the web client, dovecot
+# (IMAP) and openssl (its test certificate) for the e-mail connector; clang
+# and its runtimes (libFuzzer, sanitizers; only Recommended by clang) for the
+# fuzz build.
+INBOXD_TEST_DEPS="chromium nodejs dovecot-imapd openssl clang libclang-rt-dev"
 
 # Usage: inboxd_install_deps [extra packages...]
 inboxd_install_deps() {
