@@ -1400,6 +1400,8 @@ cmd_presence(struct cmd *c)
 			return rc < 0 ? rc : 0;
 		changed += ch;
 	}
+	if (agents != NULL)
+		return 0;        /* the gateway's reports wait for no answer */
 	ev = cJSON_CreateObject();
 	cJSON_AddStringToObject(ev, "cmd_id", c->cmd_id);
 	cJSON_AddNumberToObject(ev, "changed", (double)changed);

@@ -116,6 +116,10 @@ void wh_envelopes_finish(struct wh_envelopes *e);
 
 /* ---- util.c: what the channels share ---------------------------------- */
 
+/* A platform's time t (in units of unit_ms milliseconds: 1000 for
+ * seconds) as ms since the epoch; fallback when it is not a plausible time
+ * (negative, NaN, huge: a platform or an attacker sending 1e300). */
+int64_t wh_time_ms(double t, double unit_ms, int64_t fallback);
 /* Starts an envelope: v, connector, channel, kind ("message", "status",
  * "edit"), external_id, ts, contact {external_id, name}, thread, text.
  * Strings longer than the envelope allows are cut at a UTF-8 boundary;

@@ -147,7 +147,7 @@ meta_event(const struct wh_conn *wc, struct wh_envelopes *out, const cJSON *e,
 	cJSON *env;
 
 	wh_jid(wh_jobj(e, "sender"), "id", sid, sizeof(sid));
-	tms = wh_jnum(e, "timestamp", &ts) && ts > 0 ? (int64_t)ts : now;
+	tms = wh_jnum(e, "timestamp", &ts) ? wh_time_ms(ts, 1, now) : now;
 	if (msg != NULL) {
 		const cJSON *rto = wh_jobj(msg, "reply_to");
 

@@ -122,7 +122,7 @@ on_header(char *ptr, size_t size, size_t nmemb, void *ud)
 	if (n > 12 && strncasecmp(ptr, "Retry-After:", 12) == 0) {
 		long s = strtol(ptr + 12, NULL, 10);
 
-		if (s > 0)
+		if (s > 0 && s <= 86400)
 			j->retry_after_ms = s * 1000;
 	}
 	return n;

@@ -186,7 +186,7 @@ tg_message(const struct wh_conn *wc, struct wh_envelopes *out,
 		snprintf(ext, sizeof(ext), "%s", orig);
 
 	env = wh_env_new(wc, edit ? "edit" : "message", ext,
-	    (int64_t)date * 1000, uid, name, thread, "");
+	    wh_time_ms(date, 1000, 0), uid, name, thread, "");
 	content(m, env, &label);
 	if (label.len == 0 && text == NULL)
 		text = "[unsupported telegram message]";
@@ -364,7 +364,7 @@ tg_send_result(long http, const char *body, size_t len, int64_t retry_ms,
 	if (code == 429 || code >= 500 || http == 429 || http >= 500) {
 		res->outcome = WH_SEND_RETRY;
 		if (wh_jnum(wh_jobj(root, "parameters"), "retry_after", &ra) &&
-		    ra > 0)
+		    ra > 0 && ra <= 86400)
 			res->retry_after_ms = (int64_t)(ra * 1000);
 	} else {
 		res->outcome = WH_SEND_FAILED;

@@ -35,6 +35,17 @@ add_cut(cJSON *o, const char *name, const char *s, size_t max)
 	free(c);
 }
 
+int64_t
+wh_time_ms(double t, double unit_ms, int64_t fallback)
+{
+	double ms = t * unit_ms;
+
+	/* NaN, not positive, or after the year 5000: not a time */
+	if (!(ms >= 1.0 && ms < 95617584000000.0))
+		return fallback;
+	return (int64_t)ms;
+}
+
 cJSON *
 wh_env_new(const struct wh_conn *wc, const char *kind, const char *external_id,
     int64_t ts, const char *contact_id, const char *contact_name,

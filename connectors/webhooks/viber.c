@@ -114,8 +114,8 @@ vb_decode(const struct wh_conn *wc, const struct wh_request *req,
 		    "event: missing (not a Viber callback)");
 	}
 	out->status = 200;
-	tms = wh_jnum(root, "timestamp", &ts) && ts > 0 ? (int64_t)ts :
-	    req->now_ms;
+	tms = wh_jnum(root, "timestamp", &ts) ? wh_time_ms(ts, 1,
+	    req->now_ms) : req->now_ms;
 	if (wh_json_top_int(req->body, req->len, "message_token", token,
 	    sizeof(token)) == NULL)
 		wh_json_hash_id(root, "event", token, sizeof(token));

@@ -176,8 +176,8 @@ vk_message(const struct wh_conn *wc, struct wh_envelopes *out,
 		snprintf(ext, sizeof(ext), "%s", id);
 	}
 	env = wh_env_new(wc, edit ? "edit" : "message", ext,
-	    (int64_t)(edit ? upd : date) * 1000, from, "", peer, "");
-	if (date <= 0)
+	    wh_time_ms(edit ? upd : date, 1000, 0), from, "", peer, "");
+	if (wh_time_ms(date, 1000, 0) == 0)
 		cJSON_ReplaceItemInObjectCaseSensitive(env, "ts",
 		    cJSON_CreateNumber((double)now));
 	attachments(m, env, &label);

@@ -130,8 +130,7 @@ wa_message(const struct wh_conn *wc, struct wh_envelopes *out,
 		wh_json_hash_id(m, "message", id, sizeof(id));
 	if (type == NULL)
 		type = "unknown";
-	tms = wh_jnum(m, "timestamp", &ts) && ts > 0 ? (int64_t)ts * 1000 :
-	    now;
+	tms = wh_jnum(m, "timestamp", &ts) ? wh_time_ms(ts, 1000, now) : now;
 	snprintf(ext, sizeof(ext), "%s", id);
 	if (strcmp(type, "edit") == 0) {
 		/* edit{original_message_id, message{type, text...}}
@@ -193,8 +192,8 @@ wa_status(const struct wh_conn *wc, struct wh_envelopes *out, const cJSON *s,
 		    "message") ? wh_jstr(e, "message") : "error",
 		    details ? ": " : "", details ? details : "");
 	}
-	wh_env_status(wc, out, id, st, wh_jnum(s, "timestamp", &ts) && ts > 0 ?
-	    (int64_t)ts * 1000 : now, to, to, e ? err : NULL);
+	wh_env_status(wc, out, id, st, wh_jnum(s, "timestamp", &ts) ?
+	    wh_time_ms(ts, 1000, now) : now, to, to, e ? err : NULL);
 }
 
 static int

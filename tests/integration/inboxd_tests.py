@@ -965,7 +965,7 @@ def test_subscribe_replays_missed(w):
     # with timing; the replay is checked on everything else.
     missed = [e for e in wait_for(missed_events, 20,
                                   "inboxctl events tail to show r-5")
-              if e.get("event") != "agent.presence"]
+              if not e.get("event", "").startswith("agent.presence")]
     check_eq([e["data"]["message"]["external_id"] for e in missed
               if e.get("event") == "message.created"], ["r-3", "r-4", "r-5"],
              "messages after %s per inboxctl" % last)
@@ -976,15 +976,19 @@ def test_subscribe_replays_missed(w):
     ws2 = w.ws_connect(token)
     r = ws2.call("subscribe", since=last)
     replay_all = list(ws2.events)
-    replay = [e for e in replay_all if e.get("event") != "agent.presence"]
+    replay = [e for e in replay_all
+              if not e.get("event", "").startswith("agent.presence")]
     check_eq([e["seq"] for e in replay], [e["seq"] for e in missed],
              "seqs replayed after %s" % last)
     check_eq([e["event"] for e in replay], [e["event"] for e in missed],
              "events replayed")
     check_eq([e["data"] for e in replay], [e["data"] for e in missed],
              "data of the replayed events vs inboxctl")
-    check_eq(r.get("replayed"), len(replay_all), "subscribe result replayed")
-    check_eq(r.get("last"), replay_all[-1]["seq"], "subscribe result last")
+    # (presence events may come live rather than replayed)
+    check(len(replay) <= r.get("replayed", -1) <= len(replay_all),
+          "subscribe result replayed", r, replay_all)
+    check(seq_key(r.get("last")) >= seq_key(replay[-1]["seq"]),
+          "subscribe result last", r, replay)
     check(all(seq_key(e["seq"]) > seq_key(last) for e in replay),
           "replayed an event already seen")
 

@@ -198,8 +198,8 @@ calendar_and_durations_reject_bad_input_with_a_reason(void **state)
 	struct inbox_err err;
 	int64_t ms;
 	static const char *const bad[] = {
-		"", "mon", "mon 9:00-18:00", "mon 18:00-09:00", "fri-mon "
-		"09:00-18:00", "xyz 09:00-10:00", "mon 09:00-25:00",
+		"", "mon", "mon 9:00-18:00", "mon 18:00-09:00",
+		"fri-mon 09:00-18:00", "xyz 09:00-10:00", "mon 09:00-25:00",
 		"mon 09:00-18:00 tue", "mon 09:00_18:00",
 	};
 
