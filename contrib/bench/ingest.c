@@ -4,6 +4,15 @@
  * message.created events of this run on an agent's websocket. Prints the
  * messages per second from the first POST to the last message.created seen.
  *
+ * With --hook CHANNEL:CONNECTOR:SECRET (repeatable) it posts, round robin
+ * over the hooks, the platform's own webhook body for a text message,
+ * signed as the platform signs it: telegram (X-Telegram-Bot-Api-Secret-Token),
+ * whatsapp and messenger (X-Hub-Signature-256: sha256=HMAC-SHA256 of the
+ * body with the app secret), vk (the body's "secret" and group_id 229000001)
+ * and viber (X-Viber-Content-Signature: HMAC-SHA256 with the bot token).
+ * The signatures are computed per request (libsodium), as a platform would.
+ * Without --hook, the generic api channel's envelope goes to --connector.
+ *
  * The websocket side is a minimal RFC 6455 reader on a plain socket, polled
  * through curl_multi_poll's extra fd, so one loop drives both.
  */
@@ -16,12 +25,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
+#include <sodium.h>
+
+#define HOOKS_MAX 16
+#define VK_GROUP "229000001"
+
+enum hook_kind { HOOK_API, HOOK_TELEGRAM, HOOK_WHATSAPP, HOOK_MESSENGER,
+	HOOK_VK, HOOK_VIBER };
+
+/* One connector the run posts to, with what signs its requests. */
+struct hook {
+	enum hook_kind kind;
+	const char *connector;
+	const char *secret;      /* secret, app secret or bot token */
+	char url[256];
+};
 
 struct opts {
 	const char *webhooks;    /* http://host:port */
@@ -30,11 +55,14 @@ struct opts {
 	const char *connector, *login, *password;
 	long n, k;
 	int timeout_s;
+	struct hook hooks[HOOKS_MAX];
+	int nhooks;              /* 0: the api channel on connector */
 };
 
 struct poster {
 	CURL *easy;
-	char body[512];
+	struct curl_slist *hdrs;
+	char body[2048];
 	double started;
 	long index;
 };
@@ -47,8 +75,8 @@ struct ws {
 
 struct run {
 	struct opts o;
-	char tag[32];            /* unique per run: external ids start with it */
-	char url[256];
+	char tag[32];            /* unique per run: message texts start with it */
+	long long base;          /* unique per run: numeric platform ids */
 	long next, done, non2xx, seen;
 	double first_post, last_event;
 	double *lat;
@@ -167,7 +195,7 @@ ws_read(struct run *r)
 	struct ws *ws = &r->ws;
 	char needle[64];
 
-	snprintf(needle, sizeof(needle), "\"external_id\":\"%s-", r->tag);
+	snprintf(needle, sizeof(needle), "\"text\":\"%s ", r->tag);
 	for (;;) {
 		ssize_t n;
 
@@ -230,23 +258,156 @@ ws_read(struct run *r)
 	return 0;
 }
 
+/* hex(HMAC-SHA256(key, body)) into hex (65 bytes). */
+static void
+hmac_hex(const char *key, const char *body, char *hex)
+{
+	unsigned char mac[crypto_auth_hmacsha256_BYTES];
+	crypto_auth_hmacsha256_state st;
+
+	crypto_auth_hmacsha256_init(&st, (const unsigned char *)key,
+	    strlen(key));
+	crypto_auth_hmacsha256_update(&st, (const unsigned char *)body,
+	    strlen(body));
+	crypto_auth_hmacsha256_final(&st, mac);
+	sodium_bin2hex(hex, 2 * sizeof(mac) + 1, mac, sizeof(mac));
+}
+
+/* Writes message i's body for h into p->body and its headers into p->hdrs:
+ * what the platform would POST for one text message. The text is
+ * "<tag> <i> ..." (ws_read counts it); thread t is the dialog. */
+static void
+build_post(const struct run *r, const struct hook *h, struct poster *p,
+    long i, long t)
+{
+	char hdr[160], hex[2 * crypto_auth_hmacsha256_BYTES + 1];
+	long long id = r->base + i, uid = r->base + t;
+	long long now = (long long)time(NULL);
+	size_t blen = sizeof(p->body);
+
+	curl_slist_free_all(p->hdrs);
+	p->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+	switch (h->kind) {
+	case HOOK_API:
+		snprintf(p->body, blen,
+		    "{\"external_id\":\"%s-%ld\",\"thread\":\"%s-t%ld\","
+		    "\"contact\":{\"external_id\":\"%s-c%ld\",\"name\":\"Bench\"},"
+		    "\"text\":\"%s %ld bench message\"}", r->tag, i, r->tag, t,
+		    r->tag, t, r->tag, i);
+		break;
+	case HOOK_TELEGRAM:
+		snprintf(p->body, blen,
+		    "{\"update_id\":%lld,\"message\":{\"message_id\":%lld,"
+		    "\"from\":{\"id\":%lld,\"is_bot\":false,\"first_name\":"
+		    "\"Bench\",\"last_name\":\"Telegram\",\"language_code\":"
+		    "\"en\"},\"chat\":{\"id\":%lld,\"first_name\":\"Bench\","
+		    "\"last_name\":\"Telegram\",\"type\":\"private\"},"
+		    "\"date\":%lld,\"text\":\"%s %ld where is my order?\"}}",
+		    id, id, uid, uid, now, r->tag, i);
+		snprintf(hdr, sizeof(hdr), "X-Telegram-Bot-Api-Secret-Token: %s",
+		    h->secret);
+		p->hdrs = curl_slist_append(p->hdrs, hdr);
+		break;
+	case HOOK_WHATSAPP:
+		snprintf(p->body, blen,
+		    "{\"object\":\"whatsapp_business_account\",\"entry\":[{"
+		    "\"id\":\"102290129340398\",\"changes\":[{\"value\":{"
+		    "\"messaging_product\":\"whatsapp\",\"metadata\":{"
+		    "\"display_phone_number\":\"15550783881\","
+		    "\"phone_number_id\":\"106540352242922\"},\"contacts\":[{"
+		    "\"profile\":{\"name\":\"Bench WhatsApp\"},\"wa_id\":\"%lld\"}],"
+		    "\"messages\":[{\"from\":\"%lld\",\"id\":\"wamid.%s.%ld\","
+		    "\"timestamp\":\"%lld\",\"type\":\"text\",\"text\":{\"body\":"
+		    "\"%s %ld where is my order?\"}}]},\"field\":\"messages\"}]}]}",
+		    uid, uid, r->tag, i, now, r->tag, i);
+		break;
+	case HOOK_MESSENGER:
+		snprintf(p->body, blen,
+		    "{\"object\":\"page\",\"entry\":[{\"id\":\"PAGE_BENCH\","
+		    "\"time\":%lld,\"messaging\":[{\"sender\":{\"id\":\"%lld\"},"
+		    "\"recipient\":{\"id\":\"PAGE_BENCH\"},\"timestamp\":%lld,"
+		    "\"message\":{\"mid\":\"m_%s.%ld\",\"text\":"
+		    "\"%s %ld where is my order?\"}}]}]}",
+		    now * 1000, uid, now * 1000, r->tag, i, r->tag, i);
+		break;
+	case HOOK_VK:
+		snprintf(p->body, blen,
+		    "{\"group_id\":" VK_GROUP ",\"type\":\"message_new\","
+		    "\"event_id\":\"%s.%ld\",\"v\":\"5.199\",\"object\":{"
+		    "\"message\":{\"date\":%lld,\"from_id\":%lld,\"id\":%lld,"
+		    "\"out\":0,\"attachments\":[],\"conversation_message_id\":%ld,"
+		    "\"fwd_messages\":[],\"peer_id\":%lld,\"random_id\":0,"
+		    "\"text\":\"%s %ld where is my order?\"},\"client_info\":{"
+		    "\"keyboard\":true,\"lang_id\":0}},\"secret\":\"%s\"}",
+		    r->tag, i, now, uid, id, i, uid, r->tag, i, h->secret);
+		break;
+	case HOOK_VIBER:
+		snprintf(p->body, blen,
+		    "{\"event\":\"message\",\"timestamp\":%lld,"
+		    "\"chat_hostname\":\"SN-376_\",\"message_token\":%lld,"
+		    "\"sender\":{\"id\":\"%s%lld=\",\"name\":\"Bench Viber\","
+		    "\"language\":\"en\",\"country\":\"GB\",\"api_version\":10},"
+		    "\"message\":{\"type\":\"text\",\"text\":"
+		    "\"%s %ld where is my order?\"},\"silent\":false}",
+		    now * 1000, id, r->tag, uid, r->tag, i);
+		hmac_hex(h->secret, p->body, hex);
+		snprintf(hdr, sizeof(hdr), "X-Viber-Content-Signature: %s", hex);
+		p->hdrs = curl_slist_append(p->hdrs, hdr);
+		break;
+	}
+	if (h->kind == HOOK_WHATSAPP || h->kind == HOOK_MESSENGER) {
+		hmac_hex(h->secret, p->body, hex);
+		snprintf(hdr, sizeof(hdr), "X-Hub-Signature-256: sha256=%s", hex);
+		p->hdrs = curl_slist_append(p->hdrs, hdr);
+	}
+}
+
 static void
 start_post(struct run *r, CURLM *multi, struct poster *p)
 {
 	long i = r->next++;
 	long threads = r->o.n / 10 > 0 ? r->o.n / 10 : 1;
+	const struct hook *h = &r->o.hooks[i % r->o.nhooks];
 
 	p->index = i;
-	snprintf(p->body, sizeof(p->body),
-	    "{\"external_id\":\"%s-%ld\",\"thread\":\"%s-t%ld\","
-	    "\"contact\":{\"external_id\":\"%s-c%ld\",\"name\":\"Bench\"},"
-	    "\"text\":\"bench message %ld\"}", r->tag, i, r->tag, i % threads,
-	    r->tag, i % threads, i);
+	build_post(r, h, p, i, i % threads);
+	curl_easy_setopt(p->easy, CURLOPT_URL, h->url);
+	curl_easy_setopt(p->easy, CURLOPT_HTTPHEADER, p->hdrs);
 	curl_easy_setopt(p->easy, CURLOPT_POSTFIELDS, p->body);
 	p->started = now_s();
 	if (r->first_post == 0)
 		r->first_post = p->started;
 	curl_multi_add_handle(multi, p->easy);
+}
+
+/* CHANNEL:CONNECTOR:SECRET into the next hook. */
+static int
+add_hook(struct opts *o, char *spec)
+{
+	static const struct { const char *name; enum hook_kind kind; } kinds[] = {
+		{ "telegram", HOOK_TELEGRAM }, { "whatsapp", HOOK_WHATSAPP },
+		{ "messenger", HOOK_MESSENGER }, { "vk", HOOK_VK },
+		{ "viber", HOOK_VIBER }, { "api", HOOK_API },
+	};
+	char *conn = strchr(spec, ':'), *secret;
+	struct hook *h;
+
+	if (o->nhooks == HOOKS_MAX || conn == NULL ||
+	    (secret = strchr(conn + 1, ':')) == NULL)
+		return -1;
+	*conn++ = '\0';
+	*secret++ = '\0';
+	h = &o->hooks[o->nhooks];
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		if (strcmp(spec, kinds[k].name) == 0) {
+			h->kind = kinds[k].kind;
+			h->connector = conn;
+			h->secret = secret;
+			o->nhooks++;
+			return 0;
+		}
+	}
+	return -1;
 }
 
 static int
@@ -261,8 +422,9 @@ static int
 usage(void)
 {
 	fprintf(stderr, "usage: inbox-bench-ingest --webhooks http://H:P "
-	    "--gateway H:P --connector ID --login L --password P [-n N] [-k K] "
-	    "[--timeout S]\n");
+	    "--gateway H:P (--connector ID | --hook CHANNEL:CONNECTOR:SECRET...) "
+	    "--login L --password P [-n N] [-k K] [--timeout S]\n"
+	    "  CHANNEL: telegram, whatsapp, messenger, vk, viber or api\n");
 	return 2;
 }
 
@@ -271,7 +433,6 @@ main(int argc, char **argv)
 {
 	struct run r = { .o = { .n = 20000, .k = 16, .timeout_s = 120,
 	    .connector = "bench" } };
-	struct curl_slist *hdrs = NULL;
 	struct poster *posters = NULL;
 	CURLM *multi = NULL;
 	char token[512], *colon;
@@ -291,6 +452,10 @@ main(int argc, char **argv)
 		else if (strcmp(a, "-n") == 0) r.o.n = atol(v);
 		else if (strcmp(a, "-k") == 0) r.o.k = atol(v);
 		else if (strcmp(a, "--timeout") == 0) r.o.timeout_s = atoi(v);
+		else if (strcmp(a, "--hook") == 0) {
+			if (add_hook(&r.o, argv[i + 1]) != 0)
+				return usage();
+		}
 		else return usage();
 		i++;
 	}
@@ -300,7 +465,17 @@ main(int argc, char **argv)
 	*colon = '\0';
 	r.o.gw_port = atoi(colon + 1);
 	snprintf(r.tag, sizeof(r.tag), "b%lx", (long)time(NULL) ^ (long)getpid());
-	snprintf(r.url, sizeof(r.url), "%s/hooks/%s", r.o.webhooks, r.o.connector);
+	r.base = ((long long)time(NULL) % 100000) * 1000000;
+	if (r.o.nhooks == 0) {
+		r.o.hooks[0].kind = HOOK_API;
+		r.o.hooks[0].connector = r.o.connector;
+		r.o.nhooks = 1;
+	}
+	for (int i = 0; i < r.o.nhooks; i++)
+		snprintf(r.o.hooks[i].url, sizeof(r.o.hooks[i].url),
+		    "%s/hooks/%s", r.o.webhooks, r.o.hooks[i].connector);
+	if (sodium_init() < 0)
+		return 1;
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (login(&r.o, token, sizeof(token)) != 0 ||
@@ -309,11 +484,8 @@ main(int argc, char **argv)
 	r.lat = calloc((size_t)r.o.n, sizeof(double));
 	posters = calloc((size_t)r.o.k, sizeof(*posters));
 	multi = curl_multi_init();
-	hdrs = curl_slist_append(NULL, "Content-Type: application/json");
 	for (long i = 0; i < r.o.k; i++) {
 		posters[i].easy = curl_easy_init();
-		curl_easy_setopt(posters[i].easy, CURLOPT_URL, r.url);
-		curl_easy_setopt(posters[i].easy, CURLOPT_HTTPHEADER, hdrs);
 		curl_easy_setopt(posters[i].easy, CURLOPT_WRITEFUNCTION, sink);
 		curl_easy_setopt(posters[i].easy, CURLOPT_PRIVATE, (void *)&posters[i]);
 		if (r.next < r.o.n)
@@ -362,6 +534,15 @@ main(int argc, char **argv)
 			    "POST to last message.created)\n",
 			    (double)r.o.n / secs, r.o.n, secs);
 	}
+	{
+		struct rusage ru;
+
+		getrusage(RUSAGE_SELF, &ru);
+		printf("cpu inbox-bench-ingest %.2f s\n",
+		    (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+		    ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) /
+		    1e6);
+	}
 	rc = (r.seen == r.o.n && r.non2xx == 0) ? 0 : 1;
 	if (rc != 0)
 		fprintf(stderr, "incomplete: %ld of %ld announced\n", r.seen,
@@ -371,10 +552,10 @@ out:
 		for (long i = 0; i < r.o.k; i++) {
 			curl_multi_remove_handle(multi, posters[i].easy);
 			curl_easy_cleanup(posters[i].easy);
+			curl_slist_free_all(posters[i].hdrs);
 		}
 		curl_multi_cleanup(multi);
 	}
-	curl_slist_free_all(hdrs);
 	free(posters);
 	free(r.lat);
 	free(r.ws.buf);

@@ -6,12 +6,20 @@
 # same run, redis-benchmark XADD on one connection with -P 64. Prints both and
 # their ratio (the long-term target is 20%).
 #
-# Usage: bash contrib/bench/ingest.sh [build-dir]    env: N (20000), K (16)
+# CHANNELS=hooks: instead of the generic api channel, five connectors of
+# real platform channels (Telegram, WhatsApp, Messenger, VK, Viber), posted
+# to round robin with each platform's own body, each request signed as the
+# platform signs it and checked by the connector before anything is stored.
+#
+# Usage: bash contrib/bench/ingest.sh [build-dir]
+#   env: N (20000), K (16), CHANNELS (api or hooks)
 set -euo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$src/build-bench}
 N=${N:-20000}
 K=${K:-16}
+CHANNELS=${CHANNELS:-api}
+case $CHANNELS in api|hooks) ;; *) echo "CHANNELS: api or hooks" >&2; exit 2;; esac
 if [ ! -f "$build/build.ninja" ]; then
 	meson setup "$build" "$src" --buildtype=release -Dtests=false >/dev/null
 fi
@@ -51,6 +59,40 @@ ring_size = 65536
 [connector bench]
 channel = api
 CONF
+# The secrets the load generator signs with (the connectors check them).
+tg_secret=bench-tg_secret
+meta_secret=bench-meta-app-secret
+vk_secret=bench-vk-secret
+viber_token=4453b6ac12345678-e02c5f12174805f9-daec9cbb5448c51f
+hooks=(--connector bench)
+if [ "$CHANNELS" = hooks ]; then
+	cat >> "$tmp/inboxd.conf" <<CONF
+[connector tg1]
+channel = telegram
+secret = $tg_secret
+[connector wa1]
+channel = whatsapp
+app_secret = $meta_secret
+verify_token = bench-verify
+phone_number_id = 106540352242922
+[connector fb1]
+channel = messenger
+app_secret = $meta_secret
+verify_token = bench-verify
+[connector vk1]
+channel = vk
+secret = $vk_secret
+confirmation = bench-confirm
+group_id = 229000001
+[connector vb1]
+channel = viber
+token = $viber_token
+api_base = http://127.0.0.1:9
+CONF
+	hooks=(--hook "telegram:tg1:$tg_secret" --hook "whatsapp:wa1:$meta_secret"
+		--hook "messenger:fb1:$meta_secret" --hook "vk:vk1:$vk_secret"
+		--hook "viber:vb1:$viber_token")
+fi
 
 redis-server --port "$rport" --bind 127.0.0.1 --dir "$tmp" --appendonly yes \
 	--appendfsync everysec --save "" > "$tmp/redis.log" 2>&1 &
@@ -72,9 +114,9 @@ done
 echo benchpw | "$build/router/inboxctl" -c "$tmp/inboxd.conf" agent add bench \
 	--name Bench --password-stdin >/dev/null
 
-echo "== inbox-bench-ingest: N=$N K=$K"
+echo "== inbox-bench-ingest: N=$N K=$K CHANNELS=$CHANNELS"
 out=$("$build/contrib/bench/inbox-bench-ingest" --webhooks "http://127.0.0.1:$wport" \
-	--gateway "127.0.0.1:$gport" --connector bench --login bench \
+	--gateway "127.0.0.1:$gport" "${hooks[@]}" --login bench \
 	--password benchpw -n "$N" -k "$K")
 echo "$out"
 ingest=$(echo "$out" | sed -n 's/^ingest: \([0-9]*\) msgs\/s.*/\1/p')
