@@ -54,6 +54,7 @@ static const struct conf_key global_keys[] = {
 	G("router", "claim_idle_ms", CT_INT, router_claim_idle_ms, 0,
 	    86400000, "0"),
 	G("router", "lease_ms", CT_INT, router_lease_ms, 2000, 600000, "5000"),
+	G("router", "metrics", CT_STR, router_metrics, 3, 300, NULL),
 	G("router", "auto_reply_interval", CT_DURATION,
 	    router_auto_reply_interval_ms, 0, 0, "1d"),
 	G("router", "survey_template", CT_STR, router_survey_template, 1, 64,
@@ -160,6 +161,7 @@ static const struct conf_key connector_keys[] = {
 	CB("smtp_password", CT_STR, smtp_password, 1, 1024, NULL),
 	CB("smtp_password_file", CT_STR, smtp_password_file, 1, 4096, NULL),
 	CB("from", CT_STR, from, 3, 512, NULL),
+	CB("metrics", CT_STR, metrics, 3, 300, NULL),
 };
 
 #define NGLOBAL (sizeof(global_keys) / sizeof(global_keys[0]))

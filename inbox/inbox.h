@@ -177,6 +177,7 @@ struct inbox_connector_conf {
 	char *smtp_user;
 	char *smtp_password, *smtp_password_file;
 	char *from;              /* "Support <support@example.com>" */
+	char *metrics;           /* inbox-imap's /metrics "host:port" */
 };
 
 /* An SLA policy ([sla <name>]): the first policy, in file order, whose
@@ -210,6 +211,7 @@ struct inbox_config {
 	int router_events_maxlen;
 	int router_claim_idle_ms;
 	int router_lease_ms;     /* the active router's lease in Redis */
+	char *router_metrics;    /* "host:port" of /metrics; NULL: none */
 
 	char *webhooks_listen;
 	int webhooks_port;

@@ -456,6 +456,7 @@ router__sla_timers(struct router *r, struct store_txn *txn, int64_t now)
 			snprintf(sname, sizeof(sname), "@sla:%s", name);
 			router__event(r, txn, sname, cJSON_Duplicate(ev, 1));
 			router__event(r, txn, name, ev);
+			atomic_fetch_add(&r->m_sla_alerts, 1);
 			log_info("router: %s: conversation %llu %s (%s)", name,
 			    (unsigned long long)rc.c.id,
 			    inbox_sla_kind_name(al[k].kind),

@@ -6,6 +6,9 @@
 
 #include <cjson/cJSON.h>
 
+#include <sys/stat.h>
+
+#include "inbox/rt/metrics.h"
 #include "inbox/rt/rt.h"
 #include "router/router.h"
 #include "router/router_int.h"
@@ -29,6 +32,8 @@ struct batch {
 	size_t nack[2], capack[2];
 	size_t applied;
 };
+
+static char *metrics_text(void *arg);
 
 struct router *
 router_create(const struct inbox_config *cfg)
@@ -64,7 +69,103 @@ router_create(const struct inbox_config *cfg)
 		r->has_calendar = true;
 	}
 	r->drain = true;         /* agents may have room since the last run */
+	if (cfg->router_metrics != NULL)
+		r->metrics = rt_metrics_start(cfg->router_metrics, metrics_text,
+		    r);
 	return r;
+}
+
+/* /metrics: the counters, and what Redis and the disk say now (its own
+ * Redis connection: the router's is not for another thread). */
+static char *
+metrics_text(void *arg)
+{
+	struct router *r = arg;
+	char path[4200], *b = NULL;
+	size_t len = 0;
+	struct stat sb;
+	redisContext *c;
+
+	rt_metrics_printf(&b, &len,
+	    "# TYPE inbox_router_active gauge\n"
+	    "inbox_router_active %d\n"
+	    "# TYPE inbox_router_entries_applied_total counter\n"
+	    "inbox_router_entries_applied_total %llu\n"
+	    "# TYPE inbox_router_dead_letters_total counter\n"
+	    "inbox_router_dead_letters_total %llu\n"
+	    "# TYPE inbox_router_batches_total counter\n"
+	    "inbox_router_batches_total %llu\n"
+	    "# TYPE inbox_router_commit_seconds_total counter\n"
+	    "inbox_router_commit_seconds_total %.6f\n"
+	    "# TYPE inbox_router_sla_alerts_total counter\n"
+	    "inbox_router_sla_alerts_total %llu\n"
+	    "# TYPE inbox_router_takeovers_total counter\n"
+	    "inbox_router_takeovers_total %llu\n",
+	    atomic_load(&r->m_active) ? 1 : 0,
+	    (unsigned long long)atomic_load(&r->m_applied),
+	    (unsigned long long)atomic_load(&r->m_dead),
+	    (unsigned long long)atomic_load(&r->m_batches),
+	    (double)atomic_load(&r->m_commit_us) / 1e6,
+	    (unsigned long long)atomic_load(&r->m_sla_alerts),
+	    (unsigned long long)atomic_load(&r->m_takeovers));
+	snprintf(path, sizeof(path), "%s/data.mdb", r->cfg->store_path);
+	if (stat(path, &sb) == 0)
+		rt_metrics_printf(&b, &len, "# TYPE inbox_store_bytes gauge\n"
+		    "inbox_store_bytes %lld\n", (long long)sb.st_size);
+	if ((c = rt_redis_connect(r->cfg)) != NULL) {
+		const char *streams[] = { r->k_in, r->k_cmd, r->k_events };
+
+		rt_metrics_printf(&b, &len, "# TYPE inbox_stream_length gauge\n");
+		for (int i = 0; i < 3; i++) {
+			redisReply *rep = redisCommand(c, "XLEN %s", streams[i]);
+
+			if (rep != NULL && rep->type == REDIS_REPLY_INTEGER)
+				rt_metrics_printf(&b, &len, "inbox_stream_length"
+				    "{stream=\"%s\"} %lld\n", streams[i],
+				    rep->integer);
+			if (rep != NULL)
+				freeReplyObject(rep);
+		}
+		rt_metrics_printf(&b, &len, "# TYPE inbox_stream_pending gauge\n"
+		    "# TYPE inbox_stream_lag gauge\n");
+		for (int i = 0; i < 2; i++) {
+			redisReply *rep = redisCommand(c, "XINFO GROUPS %s",
+			    streams[i]);
+
+			for (size_t g = 0; rep != NULL &&
+			    rep->type == REDIS_REPLY_ARRAY && g < rep->elements;
+			    g++) {
+				const redisReply *e = rep->element[g];
+				long long pending = -1, lag = -1;
+
+				for (size_t k = 0; e->type == REDIS_REPLY_ARRAY &&
+				    k + 1 < e->elements; k += 2) {
+					const redisReply *key = e->element[k];
+					const redisReply *v = e->element[k + 1];
+
+					if (key->type != REDIS_REPLY_STRING ||
+					    v->type != REDIS_REPLY_INTEGER)
+						continue;
+					if (strcmp(key->str, "pending") == 0)
+						pending = v->integer;
+					else if (strcmp(key->str, "lag") == 0)
+						lag = v->integer;
+				}
+				if (pending >= 0)
+					rt_metrics_printf(&b, &len,
+					    "inbox_stream_pending{stream=\"%s\"} "
+					    "%lld\n", streams[i], pending);
+				if (lag >= 0)
+					rt_metrics_printf(&b, &len,
+					    "inbox_stream_lag{stream=\"%s\"} "
+					    "%lld\n", streams[i], lag);
+			}
+			if (rep != NULL)
+				freeReplyObject(rep);
+		}
+		redisFree(c);
+	}
+	return b;
 }
 
 void
@@ -72,6 +173,7 @@ router_destroy(struct router *r)
 {
 	if (r == NULL)
 		return;
+	rt_metrics_stop(r->metrics);
 	if (r->redis != NULL)
 		redisFree(r->redis);
 	store_close(r->store);
@@ -507,12 +609,16 @@ apply_entry(struct router *r, struct store_txn *txn, struct batch *b,
 	else
 		rc = router__apply_command(r, txn, data, len, now, reason,
 		    sizeof(reason));
-	if (rc == INBOX_EINVAL)
+	if (rc == INBOX_EINVAL) {
 		batch_dead(b, stream, id, data, len, reason);
+		atomic_fetch_add(&r->m_dead, 1);
+	}
 	else if (rc != 0)
 		fatalx("router: %s %s: %s", stream, id, reason);
-	else
+	else {
 		b->applied++;
+		atomic_fetch_add(&r->m_applied, 1);
+	}
 }
 
 /* Sends dead letters and acknowledgements, pipelined; replies are read so
@@ -620,8 +726,15 @@ process_reply(struct router *r, const redisReply *rep)
 	    (rc = store_meta_put(txn, "event_ms", r->ev_ms)) != 0 ||
 	    (rc = store_meta_put(txn, "event_seq", r->ev_seq)) != 0)
 		fatalx("router: meta: %s", inbox_strerror(rc));
-	if ((rc = store_txn_commit(txn)) != 0)
-		fatalx("router: commit: %s", inbox_strerror(rc));
+	{
+		int64_t t0 = rt_now_us();
+
+		if ((rc = store_txn_commit(txn)) != 0)
+			fatalx("router: commit: %s", inbox_strerror(rc));
+		atomic_fetch_add(&r->m_commit_us, (uint_fast64_t)(rt_now_us() -
+		    t0));
+		atomic_fetch_add(&r->m_batches, 1);
+	}
 	log_debug("router: batch of %zu committed (%zu applied, %zu dead)",
 	    total, b.applied, b.ndead);
 	rc = publish_outbox(r);
@@ -759,6 +872,7 @@ drop_redis(struct router *r)
 	redisFree(r->redis);
 	r->redis = NULL;
 	r->epoch = 0;
+	atomic_store(&r->m_active, false);
 }
 
 int
@@ -799,6 +913,9 @@ router_run(struct router *r)
 			}
 			pending = true;
 			waiting = false;
+			atomic_store(&r->m_active, true);
+			if (ready)
+				atomic_fetch_add(&r->m_takeovers, 1);
 			log_info("%s: consuming %s and %s as %s/%s (lease "
 			    "epoch %llu)", ready ? "router: took over" :
 			    "router ready", r->k_in, r->k_cmd, GROUP,

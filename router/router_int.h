@@ -2,6 +2,7 @@
 #ifndef INBOX_ROUTER_ROUTER_INT_H
 #define INBOX_ROUTER_ROUTER_INT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -10,6 +11,8 @@
 #include "inbox/inbox.h"
 #include "inbox/route.h"
 #include "store/store.h"
+
+struct rt_metrics;
 
 struct router {
 	const struct inbox_config *cfg;
@@ -30,6 +33,11 @@ struct router {
 	int64_t lease_renewed;   /* ms */
 	bool has_calendar;       /* [business_hours] is set */
 	struct inbox_calendar calendar;
+	/* counters for /metrics (read by its thread) */
+	struct rt_metrics *metrics;
+	atomic_uint_fast64_t m_applied, m_dead, m_batches, m_commit_us,
+	    m_sla_alerts, m_takeovers;
+	atomic_bool m_active;
 };
 
 /* Adds an event to the outbox within txn; takes ownership of data (a cJSON

@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 #include <sodium.h>
 
+#include "inbox/rt/metrics.h"
 #include "inbox/rt/rt.h"
 #include "inbox/rt/rt_lws.h"
 #include "ws_gateway/gateway.h"
@@ -29,6 +30,7 @@ struct conn {
 	size_t len;
 	bool too_large;
 	bool logout;             /* the body is for /api/logout */
+	bool plain;              /* the answer is text/plain (metrics) */
 	int status;
 	char *answer;            /* JSON, malloc'd */
 	char extra_headers[160]; /* e.g. Retry-After */
@@ -63,6 +65,7 @@ conn_http_reset(struct conn *c)
 	c->len = 0;
 	c->too_large = false;
 	c->logout = false;
+	c->plain = false;
 	c->status = 0;
 	c->extra_headers[0] = '\0';
 	free(c->static_path);
@@ -105,6 +108,39 @@ enqueue(struct conn *c, struct gw_frame *f)
 
 /* ---- HTTP ------------------------------------------------------------- */
 
+static char *
+metrics_text(struct gateway *gw)
+{
+	char *b = NULL;
+	size_t len = 0;
+
+	rt_metrics_printf(&b, &len,
+	    "# TYPE inbox_gateway_sockets gauge\n"
+	    "inbox_gateway_sockets %u\n"
+	    "# TYPE inbox_gateway_agents_connected gauge\n"
+	    "inbox_gateway_agents_connected %zu\n"
+	    "# TYPE inbox_gateway_events_received_total counter\n"
+	    "inbox_gateway_events_received_total %llu\n"
+	    "# TYPE inbox_gateway_frames_sent_total counter\n"
+	    "inbox_gateway_frames_sent_total %llu\n"
+	    "# TYPE inbox_gateway_bytes_sent_total counter\n"
+	    "inbox_gateway_bytes_sent_total %llu\n"
+	    "# TYPE inbox_gateway_sockets_cut_total counter\n"
+	    "inbox_gateway_sockets_cut_total %llu\n"
+	    "# TYPE inbox_gateway_logins_total counter\n"
+	    "inbox_gateway_logins_total{result=\"ok\"} %llu\n"
+	    "inbox_gateway_logins_total{result=\"failed\"} %llu\n"
+	    "inbox_gateway_logins_total{result=\"rate_limited\"} %llu\n",
+	    (unsigned)gw->sessions.count, gw->nsocks,
+	    (unsigned long long)gw->ring.head,
+	    (unsigned long long)gw->m_frames, (unsigned long long)gw->m_bytes,
+	    (unsigned long long)gw->m_cut,
+	    (unsigned long long)gw->m_logins_ok,
+	    (unsigned long long)gw->m_logins_failed,
+	    (unsigned long long)gw->m_logins_limited);
+	return b;
+}
+
 static int
 http_answer(struct lws *wsi, struct conn *c)
 {
@@ -116,8 +152,9 @@ http_answer(struct lws *wsi, struct conn *c)
 	int rc = 0;
 
 	memcpy(buf + LWS_PRE, c->answer, n);
-	if (lws_add_http_common_headers(wsi, (unsigned)c->status,
-	    "application/json", (lws_filepos_t)n, &p, end) ||
+	if (lws_add_http_common_headers(wsi, (unsigned)c->status, c->plain ?
+	    "text/plain; version=0.0.4" : "application/json",
+	    (lws_filepos_t)n, &p, end) ||
 	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
 	    (const unsigned char *)"no-store", 8, &p, end) ||
 	    (c->extra_headers[0] != '\0' && lws_add_http_header_by_name(wsi,
@@ -290,6 +327,11 @@ on_http(struct gateway *gw, struct lws *wsi, struct conn *c, const char *uri)
 	conn_http_reset(c);
 	if (strcmp(uri, "/healthz") == 0) {
 		set_answer(wsi, c, 200, xstrdup("{\"ok\":true}"));
+		return 0;
+	}
+	if (strcmp(uri, "/metrics") == 0) {
+		set_answer(wsi, c, 200, metrics_text(gw));
+		c->plain = true;
 		return 0;
 	}
 	if (strcmp(uri, "/api/logout") == 0) {
@@ -564,6 +606,8 @@ ws_writeable(struct gateway *gw, struct lws *wsi, struct conn *c)
 	if (lws_write(wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT) <
 	    (int)f->len)
 		return -1;
+	gw->m_frames++;
+	gw->m_bytes += f->len;
 	if (from_queue) {
 		c->q_head = f->next;
 		if (c->q_head == NULL)
@@ -592,6 +636,7 @@ cut_laggards(struct gateway *gw)
 			    "(resync)", c->login, (unsigned long long)
 			    (gw->ring.head - c->ring_next));
 			c->cut = true;
+			gw->m_cut++;
 			lws_close_reason(c->wsi, (enum lws_close_status)4000,
 			    (unsigned char *)"resync", 6);
 			lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND,
@@ -682,6 +727,12 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			lws_get_peer_simple(wsi, addr, sizeof(addr));
 			json = gw_login(gw, c->body ? c->body : "", c->len, addr,
 			    &status, &retry);
+			if (status == 200)
+				gw->m_logins_ok++;
+			else if (status == 429)
+				gw->m_logins_limited++;
+			else if (status == 401)
+				gw->m_logins_failed++;
 			if (retry > 0)
 				snprintf(c->extra_headers,
 				    sizeof(c->extra_headers), "%lld",

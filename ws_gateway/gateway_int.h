@@ -61,6 +61,9 @@ struct gateway {
 	struct gw_ring ring;
 
 	struct lws_dll2_owner sessions;  /* every open websocket */
+	/* counters for /metrics (service thread) */
+	uint64_t m_frames, m_bytes, m_cut, m_logins_ok, m_logins_failed,
+	    m_logins_limited, m_requests;
 	struct gw_static **statics;      /* the web client's files */
 	size_t nstatic;
 	struct gw_login_fail *fails;     /* login rate limits (auth.c) */

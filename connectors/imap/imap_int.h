@@ -2,6 +2,7 @@
 #ifndef INBOX_CONNECTORS_IMAP_IMAP_INT_H
 #define INBOX_CONNECTORS_IMAP_IMAP_INT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -9,6 +10,13 @@
 #include "connectors/common/connector.h"
 #include "connectors/imap/mime.h"
 #include "inbox/inbox.h"
+
+/* Counters for /metrics (connector key `metrics`), shared by the IMAP and
+ * SMTP threads. */
+struct imap_counters {
+	atomic_uint_fast64_t fetched, poison, reconnects, sent, failed, retries;
+	atomic_bool connected;
+};
 
 /* ---- state.c: checkpoints, one per folder ------------------------------ */
 
@@ -73,7 +81,8 @@ int imap_blob_put(const char *dir, const unsigned char *data, size_t len,
 
 struct imap_smtp;
 struct imap_smtp *imap_smtp_create(const struct inbox_config *cfg,
-    const struct inbox_connector_conf *cc, const char *password);
+    const struct inbox_connector_conf *cc, const char *password,
+    struct imap_counters *n);
 /* Delivers replies until a signal arrives (its own thread). */
 void *imap_smtp_run(void *arg);
 void imap_smtp_destroy(struct imap_smtp *s);
@@ -87,7 +96,8 @@ char *imap_smtp_message(const struct inbox_connector_conf *cc,
 
 struct imapd;
 struct imapd *imapd_create(const struct inbox_config *cfg,
-    const struct inbox_connector_conf *cc, const char *password);
+    const struct inbox_connector_conf *cc, const char *password,
+    struct imap_counters *n);
 int imapd_run(struct imapd *d);
 void imapd_destroy(struct imapd *d);
 

@@ -34,17 +34,20 @@ struct imapd {
 	mailimap *imap;
 	bool idle_ok;
 	int failures;
+	struct imap_counters *n;
 };
 
 struct imapd *
 imapd_create(const struct inbox_config *cfg,
-    const struct inbox_connector_conf *cc, const char *password)
+    const struct inbox_connector_conf *cc, const char *password,
+    struct imap_counters *n)
 {
 	struct imapd *d = xcalloc(1, sizeof(*d));
 	char path[4200], *list, *save = NULL;
 
 	d->cfg = cfg;
 	d->cc = cc;
+	d->n = n;
 	d->password = password ? xstrdup(password) : NULL;
 	d->pub = connector_create(cfg, cc);
 	snprintf(d->source, sizeof(d->source), "imap:%s", cc->id);
@@ -53,8 +56,8 @@ imapd_create(const struct inbox_config *cfg,
 	    d->nfolders < 64; f = strtok_r(NULL, ",", &save)) {
 		while (*f == ' ')
 			f++;
-		for (size_t n = strlen(f); n > 0 && f[n - 1] == ' '; n--)
-			f[n - 1] = '\0';
+		for (size_t k = strlen(f); k > 0 && f[k - 1] == ' '; k--)
+			f[k - 1] = '\0';
 		if (*f != '\0')
 			d->folders[d->nfolders++] = xstrdup(f);
 	}
@@ -361,6 +364,7 @@ poison(struct imapd *d, struct batch *b, const struct imap_source *src,
 	    len > DEAD_DATA_MAX ? DEAD_DATA_MAX : len);
 	if (rc != 0)
 		return rc;
+	atomic_fetch_add(&d->n->poison, 1);
 	b->env[b->n] = imap_notice_envelope(d->cc, raw, len, src, reason,
 	    rt_now_ms());
 	b->len[b->n] = strlen(b->env[b->n]);
@@ -422,6 +426,7 @@ flush(struct imapd *d, struct batch *b, const char *folder,
 	if (b->n > 0 && (rc = connector_publish(d->pub,
 	    (const char *const *)b->env, b->len, b->n)) != 0)
 		return rc;
+	atomic_fetch_add(&d->n->fetched, b->n);
 	/* durable in Redis: only now does the checkpoint move */
 	if ((rc = imap_state_set(&d->state, folder, uidvalidity,
 	    b->last_uid)) != 0)
@@ -591,6 +596,7 @@ imapd_run(struct imapd *d)
 				nap(wait);
 				continue;
 			}
+			atomic_store(&d->n->connected, true);
 			log_info("%s: imap %s: %s@%s, %zu folder(s), %s",
 			    ready ? "reconnected" : "imap ready", d->cc->id,
 			    d->cc->imap_user, d->cc->imap_host, d->nfolders,
@@ -614,6 +620,8 @@ imapd_run(struct imapd *d)
 			    "redis unavailable" : rc < 0 ? inbox_strerror(rc) :
 			    "IMAP connection lost", rc, (long long)wait);
 			session_close(d);
+			atomic_store(&d->n->connected, false);
+			atomic_fetch_add(&d->n->reconnects, 1);
 			nap(wait);
 		} else {
 			d->failures = 0;

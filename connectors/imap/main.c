@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "connectors/imap/imap_int.h"
+#include "inbox/rt/metrics.h"
 #include "inbox/rt/rt.h"
 
 /* The e-mail connector to run, or NULL after saying why. */
@@ -109,9 +110,42 @@ secret(const char *value, const char *file)
 	return file != NULL ? connector_read_secret(file) : NULL;
 }
 
+static char *
+metrics_text(void *arg)
+{
+	struct imap_counters *n = arg;
+	char *b = NULL;
+	size_t len = 0;
+
+	rt_metrics_printf(&b, &len,
+	    "# TYPE inbox_imap_connected gauge\n"
+	    "inbox_imap_connected %d\n"
+	    "# TYPE inbox_imap_messages_total counter\n"
+	    "inbox_imap_messages_total %llu\n"
+	    "# TYPE inbox_imap_dead_letters_total counter\n"
+	    "inbox_imap_dead_letters_total %llu\n"
+	    "# TYPE inbox_imap_reconnects_total counter\n"
+	    "inbox_imap_reconnects_total %llu\n"
+	    "# TYPE inbox_imap_replies_total counter\n"
+	    "inbox_imap_replies_total{status=\"sent\"} %llu\n"
+	    "inbox_imap_replies_total{status=\"failed\"} %llu\n"
+	    "# TYPE inbox_imap_reply_retries_total counter\n"
+	    "inbox_imap_reply_retries_total %llu\n",
+	    atomic_load(&n->connected) ? 1 : 0,
+	    (unsigned long long)atomic_load(&n->fetched),
+	    (unsigned long long)atomic_load(&n->poison),
+	    (unsigned long long)atomic_load(&n->reconnects),
+	    (unsigned long long)atomic_load(&n->sent),
+	    (unsigned long long)atomic_load(&n->failed),
+	    (unsigned long long)atomic_load(&n->retries));
+	return b;
+}
+
 int
 main(int argc, char **argv)
 {
+	struct imap_counters counters;
+	struct rt_metrics *metrics = NULL;
 	const struct inbox_connector_conf *cc;
 	struct inbox_config cfg;
 	struct imapd *d = NULL;
@@ -145,20 +179,24 @@ main(int argc, char **argv)
 		rc = 1;
 		goto out;
 	}
-	if ((d = imapd_create(&cfg, cc, ipw)) == NULL) {
+	memset(&counters, 0, sizeof(counters));
+	if ((d = imapd_create(&cfg, cc, ipw, &counters)) == NULL) {
 		rc = 1;
 		goto out;
 	}
 	if (cc->smtp_host != NULL) {
-		smtp = imap_smtp_create(&cfg, cc, spw);
+		smtp = imap_smtp_create(&cfg, cc, spw, &counters);
 		if (pthread_create(&th, NULL, imap_smtp_run, smtp) != 0)
 			fatal("imap: pthread_create");
 		thread = true;
 	}
+	if (cc->metrics != NULL)
+		metrics = rt_metrics_start(cc->metrics, metrics_text, &counters);
 	rc = imapd_run(d);
 	if (thread)
 		pthread_join(th, NULL);
 out:
+	rt_metrics_stop(metrics);
 	imap_smtp_destroy(smtp);
 	imapd_destroy(d);
 	if (ipw != NULL)

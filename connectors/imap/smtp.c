@@ -30,13 +30,17 @@ struct imap_smtp {
 	struct connector *conn;
 	struct pend pend[PENDING_MAX];
 	size_t npend;
+	struct imap_counters *n;
 };
 
 struct imap_smtp *
 imap_smtp_create(const struct inbox_config *cfg,
-    const struct inbox_connector_conf *cc, const char *password)
+    const struct inbox_connector_conf *cc, const char *password,
+    struct imap_counters *n)
 {
 	struct imap_smtp *s = xcalloc(1, sizeof(*s));
+
+	s->n = n;
 
 	s->cfg = cfg;
 	s->cc = cc;
@@ -371,6 +375,7 @@ attempt(struct imap_smtp *s, struct pend *p, int64_t now)
 	}
 	p->next_at = now + connector_backoff_ms(p->failures,
 	    randombytes_random());
+	atomic_fetch_add(&s->n->retries, 1);
 	log_warnx("imap %s: %s %s: %s; attempt %d of %d in %lld ms",
 	    s->cc->id, connector_item_str(p->o.item, "ref") ?
 	    connector_item_str(p->o.item, "ref") : "?", rcpt, detail,
@@ -403,6 +408,8 @@ imap_smtp_run(void *arg)
 					i++;     /* Redis: report it later */
 					continue;
 				}
+				atomic_fetch_add(sent ? &s->n->sent :
+				    &s->n->failed, 1);
 				log_info("imap %s: %s %s%s%s", s->cc->id,
 				    connector_item_str(p->o.item, "ref") ?
 				    connector_item_str(p->o.item, "ref") : "?",

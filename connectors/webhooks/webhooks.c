@@ -32,6 +32,9 @@ struct webhooks {
 	lws_sorted_usec_list_t flush_sul;
 	struct rt_lws_stop stop;
 	struct lws_dll2_owner waiting;   /* requests decoded, not yet XADDed */
+	/* counters for /metrics */
+	uint64_t m_answers[6];           /* by status class: [2] = 2xx */
+	uint64_t m_envelopes;            /* appended to inbox:in */
 };
 
 /* Per connection (reused across keep-alive requests). */
@@ -121,6 +124,8 @@ answer(struct req *r, int status, const char *code, const char *field,
 
 	r->status = status;
 	r->content_type = "application/json";
+	if (status >= 100 && status < 600)
+		r->wh->m_answers[status / 100]++;
 	if (code == NULL) {
 		snprintf(body, BODY_MAX_ANSWER, "{\"ok\":true,\"id\":\"%s\"}",
 		    message);
@@ -163,6 +168,8 @@ answer_text(struct req *r, int status, const char *text)
 {
 	r->status = status;
 	r->content_type = "text/plain";
+	if (status >= 100 && status < 600)
+		r->wh->m_answers[status / 100]++;
 	snprintf(r->answer + LWS_PRE, BODY_MAX_ANSWER, "%s", text);
 	r->answer_len = strlen(r->answer + LWS_PRE);
 	lws_callback_on_writable(r->wsi);
@@ -245,6 +252,8 @@ flush(lws_sorted_usec_list_t *sul)
 			freeReplyObject(rep);
 		}
 		lws_dll2_remove(d);
+		if (this_ok)
+			r->wh->m_envelopes += r->envs.n;
 		if (this_ok && r->envs.status != 0)
 			answer_text(r, r->envs.status, r->envs.answer);
 		else if (this_ok)
@@ -266,6 +275,26 @@ route(struct req *r, const char *uri, bool post, long content_length)
 		r->status = 200;
 		r->content_type = "application/json";
 		snprintf(r->answer + LWS_PRE, BODY_MAX_ANSWER, "{\"ok\":true}");
+		r->answer_len = strlen(r->answer + LWS_PRE);
+		lws_callback_on_writable(r->wsi);
+		return;
+	}
+	if (strcmp(uri, "/metrics") == 0) {
+		const struct webhooks *wh = r->wh;
+
+		r->status = 200;
+		r->content_type = "text/plain; version=0.0.4";
+		snprintf(r->answer + LWS_PRE, BODY_MAX_ANSWER,
+		    "# TYPE inbox_webhooks_envelopes_total counter\n"
+		    "inbox_webhooks_envelopes_total %llu\n"
+		    "# TYPE inbox_webhooks_answers_total counter\n"
+		    "inbox_webhooks_answers_total{class=\"2xx\"} %llu\n"
+		    "inbox_webhooks_answers_total{class=\"4xx\"} %llu\n"
+		    "inbox_webhooks_answers_total{class=\"5xx\"} %llu\n",
+		    (unsigned long long)wh->m_envelopes,
+		    (unsigned long long)wh->m_answers[2],
+		    (unsigned long long)wh->m_answers[4],
+		    (unsigned long long)wh->m_answers[5]);
 		r->answer_len = strlen(r->answer + LWS_PRE);
 		lws_callback_on_writable(r->wsi);
 		return;

@@ -18,6 +18,8 @@
 
 /* Milliseconds since the epoch (wall clock). */
 int64_t rt_now_ms(void);
+/* Microseconds of a monotonic clock (durations only). */
+int64_t rt_now_us(void);
 
 /* Reads a whole file (at most max bytes). Returns a malloc'd NUL-terminated
  * buffer the caller frees, or NULL with errno set (EFBIG when too large). */

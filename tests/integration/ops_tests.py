@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Operators' endpoints: Prometheus /metrics and /healthz on the router's
+listener, the gateway and the webhooks server, with figures that follow
+the traffic.
+
+Usage: ops_tests.py TEST_ID   (`--list` lists). Exit 0 pass, 1 fail,
+99 harness error.
+"""
+
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "harness"))
+
+from inboxd_harness import (  # noqa: E402
+    _reserve_port, check, check_eq, envelope, run_test, wait_for)
+
+PW = "correct horse battery staple"
+
+
+def metric(text, name, labels=None):
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        m = re.match(r"^([a-z_]+)(\{[^}]*\})? ([0-9.e+-]+)$", line)
+        if m and m.group(1) == name and (labels is None or
+                                         labels in (m.group(2) or "")):
+            return float(m.group(3))
+    return None
+
+
+def test_metrics_follow_the_traffic(w):
+    port, _ = _reserve_port()
+    w.conf_extra["router"] = {"metrics": "127.0.0.1:%d" % port}
+    w.write_config()
+    w.start_all()
+    w.add_agent("ann", PW, role="supervisor")
+    ws = w.ws_connect(w.token("ann", PW))
+    ws.call("ping")
+    for i in range(3):
+        w.post_ok("api1", envelope("m-%d" % i, "t-1"))
+    ws.wait_event("message.created", lambda e:
+                  e["data"]["message"]["external_id"] == "m-2")
+    w.post("api1", {"bad": "envelope"})
+
+    st, h, body = w.http("GET", port, "/healthz")
+    check_eq(st, 200, "router healthz")
+
+    def router_text():
+        return w.http("GET", port, "/metrics")[2].decode()
+    wait_for(lambda: (metric(router_text(),
+                             "inbox_router_entries_applied_total") or 0)
+             >= 4, 10, "the router counts what it applied")
+    t = router_text()
+    check_eq(metric(t, "inbox_router_active"), 1.0, "active router")
+    check(metric(t, "inbox_router_batches_total") >= 1, "batches", t)
+    check(metric(t, "inbox_store_bytes") > 0, "store size", t)
+    check(metric(t, "inbox_stream_length", 'stream="inbox:in"') >= 3,
+          "inbox:in length", t)
+    check_eq(metric(t, "inbox_stream_pending", 'stream="inbox:in"'), 0.0,
+             "nothing pending")
+
+    st, h, body = w.http("GET", w.gateway_port, "/metrics")
+    check_eq(st, 200, "gateway metrics")
+    t = body.decode()
+    check_eq(metric(t, "inbox_gateway_sockets"), 1.0, "one socket", )
+    check(metric(t, "inbox_gateway_frames_sent_total") >= 3, "frames", t)
+    check_eq(metric(t, "inbox_gateway_logins_total", 'result="ok"'), 1.0,
+             "one login")
+
+    st, h, body = w.http("GET", w.webhooks_port, "/metrics")
+    check_eq(st, 200, "webhooks metrics")
+    t = body.decode()
+    check_eq(metric(t, "inbox_webhooks_envelopes_total"), 3.0, "envelopes")
+    check_eq(metric(t, "inbox_webhooks_answers_total", 'class="4xx"'), 1.0,
+             "the bad request counted")
+    check(re.search(r"^# TYPE inbox_webhooks_envelopes_total counter$", t,
+                    re.M), "TYPE lines", t)
+
+
+TESTS = {
+    "metrics_follow_the_traffic": test_metrics_follow_the_traffic,
+}
+
+
+def main():
+    if len(sys.argv) != 2 or sys.argv[1] not in TESTS:
+        if len(sys.argv) == 2 and sys.argv[1] == "--list":
+            print("\n".join(TESTS))
+            sys.exit(0)
+        print("usage: %s TEST_ID\n  %s" % (sys.argv[0], "\n  ".join(TESTS)))
+        sys.exit(99)
+    run_test(sys.argv[1], TESTS[sys.argv[1]], start=False)
+
+
+if __name__ == "__main__":
+    main()
