@@ -174,6 +174,11 @@ router_destroy(struct router *r)
 	if (r == NULL)
 		return;
 	rt_metrics_stop(r->metrics);
+	for (size_t i = 0; i < r->nreloaded; i++) {
+		inbox_config_finish(r->reloaded[i]);
+		free(r->reloaded[i]);
+	}
+	free(r->reloaded);
 	if (r->redis != NULL)
 		redisFree(r->redis);
 	store_close(r->store);
@@ -866,6 +871,37 @@ nap(int ms)
 	nanosleep(&ts, NULL);
 }
 
+/* SIGHUP: rules, SLA policies, business hours and routing settings apply
+ * from the next batch; the old configuration stays alive (the metrics
+ * thread may read it). */
+static void
+reload(struct router *r)
+{
+	struct inbox_config *cfg = rt_config_reload(r->cfg);
+	struct inbox_calendar cal;
+	struct inbox_err err;
+
+	if (cfg == NULL)
+		return;
+	if (cfg->business_week != NULL && inbox_calendar_parse(
+	    cfg->business_week, cfg->business_utc_offset, &cal, &err) != 0) {
+		log_warnx("reload: business_hours: %s; the running "
+		    "configuration stays", err.msg);
+		inbox_config_finish(cfg);
+		free(cfg);
+		return;
+	}
+	r->has_calendar = cfg->business_week != NULL;
+	if (r->has_calendar)
+		r->calendar = cal;
+	r->reloaded = xrealloc(r->reloaded, (r->nreloaded + 1) *
+	    sizeof(*r->reloaded));
+	r->reloaded[r->nreloaded++] = cfg;
+	r->cfg = cfg;
+	r->drain = true;
+	log_info("router: %zu rules, %zu SLA policies", cfg->nrules, cfg->nsla);
+}
+
 static void
 drop_redis(struct router *r)
 {
@@ -885,6 +921,8 @@ router_run(struct router *r)
 		redisReply *rep;
 		int n, rc;
 
+		if (rt_sig_hup())
+			reload(r);
 		if (r->redis == NULL) {
 			if (connect_redis(r) != 0) {
 				nap(backoff);

@@ -33,6 +33,8 @@ struct router {
 	int64_t lease_renewed;   /* ms */
 	bool has_calendar;       /* [business_hours] is set */
 	struct inbox_calendar calendar;
+	struct inbox_config **reloaded;  /* configs read on SIGHUP (owned) */
+	size_t nreloaded;
 	/* counters for /metrics (read by its thread) */
 	struct rt_metrics *metrics;
 	atomic_uint_fast64_t m_applied, m_dead, m_batches, m_commit_us,

@@ -858,9 +858,28 @@ err:
 	return NULL;
 }
 
+/* SIGHUP: the new configuration applies to what is read per request
+ * (visibility, origins, away time, token lifetime); sockets stay open.
+ * The old one stays alive: the reader thread may still read it. */
+static void
+reload(void *arg)
+{
+	struct gateway *gw = arg;
+	struct inbox_config *cfg = rt_config_reload(gw->cfg);
+
+	if (cfg == NULL)
+		return;
+	gw->reloaded = xrealloc(gw->reloaded, (gw->nreloaded + 1) *
+	    sizeof(*gw->reloaded));
+	gw->reloaded[gw->nreloaded++] = cfg;
+	gw->cfg = cfg;
+}
+
 int
 gateway_run(struct gateway *gw)
 {
+	gw->stop.hup = reload;
+	gw->stop.hup_arg = gw;
 	rt_lws_stop_start(&gw->stop, gw->lws);
 	gw_presence_start(gw);
 	log_info("gateway ready: http://%s:%d/", gw->cfg->gateway_listen,
@@ -886,5 +905,10 @@ gateway_destroy(struct gateway *gw)
 	store_close(gw->store);
 	pthread_mutex_destroy(&gw->lock);
 	sodium_memzero(gw->secret, sizeof(gw->secret));
+	for (size_t i = 0; i < gw->nreloaded; i++) {
+		inbox_config_finish(gw->reloaded[i]);
+		free(gw->reloaded[i]);
+	}
+	free(gw->reloaded);
 	free(gw);
 }

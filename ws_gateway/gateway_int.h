@@ -61,6 +61,8 @@ struct gateway {
 	struct gw_ring ring;
 
 	struct lws_dll2_owner sessions;  /* every open websocket */
+	struct inbox_config **reloaded;  /* configs read on SIGHUP (owned) */
+	size_t nreloaded;
 	/* counters for /metrics (service thread) */
 	uint64_t m_frames, m_bytes, m_cut, m_logins_ok, m_logins_failed,
 	    m_logins_limited, m_requests;

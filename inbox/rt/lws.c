@@ -14,6 +14,13 @@ poll_signals(lws_sorted_usec_list_t *sul)
 		lws_cancel_service(s->lws);
 		return;
 	}
+	if (rt_sig_hup()) {
+		if (s->hup != NULL)
+			s->hup(s->hup_arg);
+		else
+			log_info("SIGHUP: nothing of this process is reloaded; "
+			    "restart it to apply a new configuration");
+	}
 	lws_sul_schedule(s->lws, 0, &s->sul, poll_signals, 100 * LWS_US_PER_MS);
 }
 

@@ -89,6 +89,59 @@ rt_config_load(struct inbox_config *cfg, const char *path)
 	return rc;
 }
 
+bool
+rt_sig_hup(void)
+{
+	struct timespec zero = { 0, 0 };
+	sigset_t pending, hup;
+
+	sigpending(&pending);
+	if (sigismember(&pending, SIGHUP) != 1)
+		return false;
+	sigemptyset(&hup);
+	sigaddset(&hup, SIGHUP);
+	return sigtimedwait(&hup, NULL, &zero) == SIGHUP;
+}
+
+struct inbox_config *
+rt_config_reload(const struct inbox_config *old)
+{
+	struct inbox_config *cfg = xcalloc(1, sizeof(*cfg));
+	char *file = xstrdup(old->file);
+
+	if (rt_config_load(cfg, file) != 0) {
+		log_warnx("reload: %s has errors (above); the running "
+		    "configuration stays", file);
+		inbox_config_finish(cfg);
+		free(cfg);
+		free(file);
+		return NULL;
+	}
+	free(file);
+	/* what the running process is built on stays as it started */
+#define KEEP_STR(f) do { if ((old->f == NULL) != (cfg->f == NULL) || \
+	(old->f != NULL && strcmp(old->f, cfg->f) != 0)) \
+	log_warnx("reload: " #f " changed: it takes effect at the next " \
+	"start"); free(cfg->f); cfg->f = old->f ? xstrdup(old->f) : NULL; \
+	} while (0)
+#define KEEP_INT(f) do { if (old->f != cfg->f) log_warnx("reload: " #f \
+	" changed: it takes effect at the next start"); cfg->f = old->f; \
+	} while (0)
+	KEEP_STR(store_path);
+	KEEP_INT(store_map_size_mb);
+	KEEP_STR(redis_prefix);
+	KEEP_STR(router_consumer);
+	KEEP_STR(gateway_listen);
+	KEEP_INT(gateway_port);
+	KEEP_STR(webhooks_listen);
+	KEEP_INT(webhooks_port);
+#undef KEEP_STR
+#undef KEEP_INT
+	log_setlevel(cfg->log_level);
+	log_info("reload: %s read", cfg->file);
+	return cfg;
+}
+
 int
 rt_proc_init(struct inbox_config *cfg, const char *procname, int argc,
     char **argv, int *argi)
@@ -155,6 +208,7 @@ rt_sig_pending(void)
 
 	sigpending(&pending);
 	sigset_ours(&ours);
+	sigdelset(&ours, SIGHUP);        /* a reload, not a stop */
 	for (int s = 1; s < NSIG; s++) {
 		if (sigismember(&ours, s) == 1 && sigismember(&pending, s) == 1)
 			return true;

@@ -41,7 +41,16 @@ int rt_proc_init(struct inbox_config *cfg, const char *procname, int argc,
  * ignores SIGPIPE; rt_sig_pending() then tells whether one of them arrived,
  * without handlers or globals. */
 void rt_sig_block(void);
+/* SIGINT or SIGTERM arrived (stop). */
 bool rt_sig_pending(void);
+/* Consumes a pending SIGHUP (reload the configuration): true when one was
+ * there. */
+bool rt_sig_hup(void);
+/* Reads the configuration file again (cfg->file). Returns a new config
+ * (heap, the caller keeps it alive while anything may still read the old
+ * one), or NULL after logging the errors (the running one stays). Sets
+ * the log level. */
+struct inbox_config *rt_config_reload(const struct inbox_config *old);
 
 /* ---- redis.c ----------------------------------------------------------- */
 

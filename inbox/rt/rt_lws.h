@@ -13,6 +13,9 @@ struct rt_lws_stop {
 	lws_sorted_usec_list_t sul;
 	struct lws_context *lws;
 	bool stop;
+	/* called from the loop on SIGHUP (NULL: the signal is logged) */
+	void (*hup)(void *arg);
+	void *hup_arg;
 };
 
 void rt_lws_stop_start(struct rt_lws_stop *s, struct lws_context *lws);

@@ -80,8 +80,54 @@ def test_metrics_follow_the_traffic(w):
                     re.M), "TYPE lines", t)
 
 
+def test_sighup_reloads_without_dropping_sockets(w):
+    import signal
+    import time
+    w.conf_extra["connector api1"] = {"team": "support"}
+    w.write_config()
+    w.start_all()
+    w.add_agent("bob", PW)
+    bob = w.ws_connect(w.token("bob", PW))
+    bob.call("ping")
+    w.post_ok("api1", envelope("m-1", "t-1", text="refund please"))
+    wait_for(lambda: len(w.conversations()) == 1, 10, "the dialog")
+    check_eq(bob.call("feed")["conversations"], [],
+             "bob sees no support dialog")
+
+    def logged(name, needle, count=1):
+        with open(w.procs[name].logpath) as f:
+            return f.read().count(needle) >= count
+
+    # a broken file: refused, everything keeps running as it was
+    with open(w.conf_path, "a") as f:
+        f.write("\n[router]\nnonsense = 1\n")
+    w.procs["gateway"].popen.send_signal(signal.SIGHUP)
+    w.procs["router"].popen.send_signal(signal.SIGHUP)
+    wait_for(lambda: logged("gateway", "the running configuration stays")
+             and logged("router", "the running configuration stays"), 10,
+             "the bad file refused")
+    check(bob.call("ping").get("now"), "the socket is still served")
+    # a good one: the gateway shows bob everything, the router tags
+    w.conf_extra["gateway"] = {"visibility": "all"}
+    w.conf_extra["rule refunds"] = {"keyword": "refund", "tags": "refund"}
+    w.write_config()
+    w.procs["gateway"].popen.send_signal(signal.SIGHUP)
+    w.procs["router"].popen.send_signal(signal.SIGHUP)
+    wait_for(lambda: logged("gateway", "reload: ") and
+             logged("router", "1 rules"), 10, "both reloaded")
+    feed = bob.call("feed")["conversations"]
+    check_eq(len(feed), 1, "the same socket now sees the dialog")
+    w.post_ok("api1", envelope("m-2", "t-2", text="another refund"))
+    e = bob.wait_event("conversation.created", timeout=10)
+    check_eq(e["data"]["conversation"]["tags"], ["refund"],
+             "the reloaded rule applies")
+    w.assert_running("router", "gateway", "webhooks")
+
+
 TESTS = {
     "metrics_follow_the_traffic": test_metrics_follow_the_traffic,
+    "sighup_reloads_without_dropping_sockets":
+        test_sighup_reloads_without_dropping_sockets,
 }
 
 
