@@ -265,6 +265,82 @@ apply_status(struct router *r, struct store_txn *txn,
 	return 0;
 }
 
+/* ---- edits ------------------------------------------------------------------ */
+
+/* A customer edited a message: its text changes, the old one is kept in
+ * "edits" [{text, at}]; message.updated. An edit seen before is a no-op;
+ * an edit of a message the store does not have is a dead letter. */
+static int
+apply_edit(struct router *r, struct store_txn *txn,
+    const struct inbox_envelope *env, char *reason, size_t rlen)
+{
+	struct store_msg m;
+	uint64_t id, seen;
+	cJSON *stored, *edits, *e, *ev;
+	const cJSON *old;
+	char *json;
+	int rc;
+
+	if (env->reply_to == NULL) {
+		snprintf(reason, rlen, "reply_to: missing (the message edited)");
+		return INBOX_EINVAL;
+	}
+	rc = store_msg_find_ext(txn, env->connector, env->external_id, &seen);
+	if (rc == 0)
+		return 0;
+	if (rc != INBOX_ENOTFOUND)
+		return router__store_fail(rc, "edit lookup", reason, rlen);
+	rc = store_msg_find_ext(txn, env->connector, env->reply_to, &id);
+	if (rc == 0)
+		rc = store_msg_get(txn, id, &m);
+	if (rc == INBOX_ENOTFOUND || (rc == 0 && m.dir != STORE_DIR_IN)) {
+		snprintf(reason, rlen, "reply_to: no customer message '%.100s' "
+		    "from connector '%s' to edit", env->reply_to,
+		    env->connector);
+		return INBOX_EINVAL;
+	}
+	if (rc != 0)
+		return router__store_fail(rc, "edit message", reason, rlen);
+	stored = cJSON_ParseWithLength(m.envelope, m.envelope_len);
+	if (stored == NULL)
+		stored = cJSON_CreateObject();
+	old = cJSON_GetObjectItemCaseSensitive(stored, "text");
+	e = cJSON_CreateObject();
+	cJSON_AddStringToObject(e, "text", cJSON_IsString(old) ?
+	    old->valuestring : "");
+	cJSON_AddNumberToObject(e, "at", (double)env->ts);
+	if ((edits = cJSON_GetObjectItemCaseSensitive(stored, "edits")) == NULL ||
+	    !cJSON_IsArray(edits)) {
+		cJSON_DeleteItemFromObjectCaseSensitive(stored, "edits");
+		edits = cJSON_AddArrayToObject(stored, "edits");
+	}
+	cJSON_AddItemToArray(edits, e);
+	cJSON_DeleteItemFromObjectCaseSensitive(stored, "text");
+	cJSON_AddStringToObject(stored, "text", env->text);
+	if ((json = cJSON_PrintUnformatted(stored)) == NULL)
+		fatalx("router: out of memory");
+	m.envelope = json;
+	m.envelope_len = strlen(json);
+	rc = store_msg_update(txn, &m);
+	if (rc == 0)
+		rc = store_msg_link_ext(txn, env->connector, env->external_id,
+		    id);
+	if (rc != 0) {
+		cJSON_Delete(stored);
+		free(json);
+		return router__store_fail(rc, "edit", reason, rlen);
+	}
+	if ((rc = store_msg_get(txn, id, &m)) == 0) {
+		ev = cJSON_CreateObject();
+		cJSON_AddNumberToObject(ev, "conversation_id", (double)m.conv_id);
+		cJSON_AddItemToObject(ev, "message", store_msg_json(&m, stored));
+		router__event(r, txn, "message.updated", ev);
+	}
+	cJSON_Delete(stored);
+	free(json);
+	return rc == 0 ? 0 : router__store_fail(rc, "edit", reason, rlen);
+}
+
 /* ---- customer messages ----------------------------------------------------- */
 
 int
@@ -296,6 +372,10 @@ router__apply_envelope(struct router *r, struct store_txn *txn,
 		    "config does not list", env.connector);
 	if (env.kind == INBOX_KIND_STATUS) {
 		rc = apply_status(r, txn, &env, now, reason, rlen);
+		goto out;
+	}
+	if (env.kind == INBOX_KIND_EDIT) {
+		rc = apply_edit(r, txn, &env, reason, rlen);
 		goto out;
 	}
 	if (env.kind != INBOX_KIND_MESSAGE) {

@@ -161,7 +161,7 @@ store_msg_json(const struct store_msg *m, const void *envelope)
 {
 	static const char *const copied[] = {
 		"text", "subject", "html", "attachments", "reply_to", "template",
-		"task_id",
+		"task_id", "edits", "text_full", "kind",
 	};
 	cJSON *o = cJSON_CreateObject();
 	cJSON *env;

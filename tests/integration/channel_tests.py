@@ -186,9 +186,25 @@ def run_inbound(w, channel):
         for e in fx["expect"]:
             if e["kind"] == "message":
                 check_message(w, ws, fx, e)
+            elif e["kind"] == "edit" and any(
+                    x.get("external_id") == e.get("reply_to")
+                    for f2 in fxs for x in f2["expect"]
+                    if x["kind"] == "message"):
+                # an edit of a stored message changes its text and keeps
+                # the old one (message.updated)
+                u = ws.wait_event("message.updated", lambda ev:
+                                  ev["data"]["message"]["external_id"] ==
+                                  e["reply_to"] and ev["data"]["message"]
+                                  ["text"] == e["text"], timeout=10)
+                check(len(u["data"]["message"].get("edits", [])) >= 1,
+                      fx["name"] + " keeps the old text", u)
+                env = env_of(w, e["external_id"])
+                check_eq(env.get("kind"), "edit", fx["name"] + " kind")
+                check_eq(env.get("thread"), e["thread"],
+                         fx["name"] + " thread")
             else:
-                # edits (not applied by this router) and statuses of
-                # replies the store does not know are dead-lettered
+                # edits of messages the store does not have and statuses
+                # of replies it does not know are dead-lettered
                 ent = wait_for(lambda: [
                     d for _, d in dead_entries(w)
                     if json.loads(d.get("data", "{}")).get("external_id")
