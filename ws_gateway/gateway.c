@@ -747,7 +747,10 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			return 0;
 		return http_answer(wsi, c);
 	case LWS_CALLBACK_CLOSED_HTTP:
-		conn_http_reset(c);
+		/* also for a connection that closed before it had user data
+		 * (a TLS handshake that failed) */
+		if (c != NULL)
+			conn_http_reset(c);
 		return 0;
 
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
@@ -780,6 +783,8 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return ws_writeable(gw, wsi, c);
 	case LWS_CALLBACK_CLOSED:
+		if (c == NULL)
+			return 0;
 		log_info("gateway: %s disconnected", c->login);
 		conn_ws_finish(c);
 		if (c->ws) {

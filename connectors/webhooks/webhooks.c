@@ -454,7 +454,8 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			return 0;
 		return write_answer(r);
 	case LWS_CALLBACK_CLOSED_HTTP:
-		req_reset(r);
+		if (r != NULL)   /* none when it closed before any request */
+			req_reset(r);
 		return 0;
 	default:
 		break;

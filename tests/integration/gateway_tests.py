@@ -195,6 +195,60 @@ def test_static_files_have_etag_304_and_gzip(w):
              "no escape from the web root")
 
 
+def test_expired_token_and_tls(w):
+    """A token signed with the gateway's own secret but expired is
+    refused; with tls_cert/tls_key the gateway speaks HTTPS and WSS."""
+    import hashlib
+    import hmac
+    import ssl
+    import subprocess
+    w.add_agent("ann", PW)
+    good = w.token("ann", PW)
+    login, exp, nonce, tag, mac = good.split(".")
+    with open(os.path.join(w.tmp, "gateway.secret"), "rb") as f:
+        secret = f.read()
+    payload = "%s.%d.%s.%s" % (login, int(time.time() * 1000) - 1000, nonce,
+                               tag)
+    forged = payload + "." + hmac.new(secret, payload.encode(),
+                                      hashlib.sha256).hexdigest()
+    check_eq(w.ws_handshake_status("/ws?token=" + good), 101, "fresh token")
+    check_eq(w.ws_handshake_status("/ws?token=" + forged), 401,
+             "an expired token, correctly signed")
+    # TLS
+    cert = os.path.join(w.tmp, "gw-cert.pem")
+    key = os.path.join(w.tmp, "gw-key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                    "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-keyout", key, "-out", cert], check=True,
+                   capture_output=True)
+    w.stop("gateway")
+    w.conf_extra["gateway"] = {"tls_cert": cert, "tls_key": key}
+    w.write_config()
+    w.start_nowait("gateway")
+    ctx = ssl.create_default_context(cafile=cert)
+    ctx.check_hostname = False
+
+    def https_ok():
+        try:
+            with socket.create_connection(("127.0.0.1", w.gateway_port),
+                                          1) as raw:
+                with ctx.wrap_socket(raw) as s:
+                    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+                              b"Connection: close\r\n\r\n")
+                    return b"200" in s.recv(200)
+        except OSError:
+            return False
+    wait_for(https_ok, 15, "the gateway answers over TLS")
+    with socket.create_connection(("127.0.0.1", w.gateway_port), 2) as raw:
+        raw.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        raw.settimeout(2)
+        try:
+            data = raw.recv(200)
+        except OSError:
+            data = b""
+        check(b"200 OK" not in data, "no plain HTTP on the TLS port", data)
+
+
 TESTS = {
     "agents_see_only_their_teams_dialogs":
         (test_agents_see_only_their_teams_dialogs, TEAMS),
@@ -208,6 +262,7 @@ TESTS = {
          {"gateway": {"away_after": "2s"}}),
     "static_files_have_etag_304_and_gzip":
         (test_static_files_have_etag_304_and_gzip, None),
+    "expired_token_and_tls": (test_expired_token_and_tls, None),
 }
 
 
