@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -51,7 +52,9 @@ struct conn {
 	char *rx;
 	size_t rx_len;
 	bool rx_overflow;        /* dropping a message over RX_MAX */
-	struct gw_pending pend[PENDING_MAX];   /* commands awaiting events */
+	struct gw_pending *pend;  /* commands awaiting events: PENDING_MAX
+	                           * slots, allocated with the first one (a
+	                           * socket that only reads costs ~10 kB less) */
 	size_t npend;
 };
 
@@ -89,6 +92,8 @@ conn_ws_finish(struct conn *c)
 	for (size_t i = 0; i < c->npend; i++)
 		free(c->pend[i].req);
 	c->npend = 0;
+	free(c->pend);
+	c->pend = NULL;
 }
 
 static void
@@ -460,6 +465,7 @@ ws_receive(struct gateway *gw, struct lws *wsi, struct conn *c,
     const void *in, size_t len)
 {
 	struct gw_frame *replay = NULL;
+	struct gw_pending slot;
 	char *answer;
 
 	if (!c->rx_overflow && c->rx_len + len > RX_MAX) {
@@ -494,14 +500,17 @@ ws_receive(struct gateway *gw, struct lws *wsi, struct conn *c,
 		lws_callback_on_writable(wsi);
 		return 0;
 	}
-	answer = gw_request(gw, c->rx, c->rx_len, &c->view, &replay,
-	    &c->pend[c->npend]);
+	memset(&slot, 0, sizeof(slot));
+	answer = gw_request(gw, c->rx, c->rx_len, &c->view, &replay, &slot);
 	free(c->rx);
 	c->rx = NULL;
 	c->rx_len = 0;
 	enqueue(c, replay);
 	if (answer == NULL) {
-		c->npend++;     /* answered when its event comes by */
+		/* answered when its event comes by */
+		if (c->pend == NULL)
+			c->pend = xcalloc(PENDING_MAX, sizeof(*c->pend));
+		c->pend[c->npend++] = slot;
 		lws_set_timer_usecs(wsi, (lws_usec_t)PENDING_TIMEOUT_MS * 1000);
 		return 0;
 	}
@@ -828,6 +837,18 @@ gateway_create(const struct inbox_config *cfg)
 	if (sodium_init() < 0 || gw_secret_load(gw) != 0)
 		goto err;
 	rt_lws_log_init();
+	/* every agent tab is a socket: take all the descriptors allowed
+	 * (lws sizes its table from the limit when the context starts) */
+	{
+		struct rlimit rl;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+		    rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+				log_warn("gateway: cannot raise the file limit");
+		}
+	}
 	memset(&info, 0, sizeof(info));
 	info.port = cfg->gateway_port;
 	info.iface = cfg->gateway_listen;
