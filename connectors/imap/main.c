@@ -162,8 +162,15 @@ main(int argc, char **argv)
 	}
 	cc = pick(&cfg, argi < argc ? argv[argi] : NULL);
 	if (cc == NULL || !check(&cfg, cc)) {
+		/* -n of a file without any e-mail connector, naming none, is
+		 * a check of the file for the other processes: OK; a named
+		 * connector that is missing or incomplete is an error */
+		bool any = false;
+
+		for (size_t i = 0; i < cfg.nconnectors; i++)
+			any |= cfg.connectors[i].channel == INBOX_CH_EMAIL;
 		inbox_config_finish(&cfg);
-		return rc > 0 ? 0 : 1;   /* -n without e-mail: the file is OK */
+		return rc > 0 && cc == NULL && !any && argi >= argc ? 0 : 1;
 	}
 	if (rc > 0) {
 		inbox_config_finish(&cfg);
