@@ -313,7 +313,31 @@ inbox_json_parse(const char *buf, size_t len, struct inbox_err *err)
 {
 	const char *end = NULL;
 	cJSON *root;
+	size_t depth = 0;
+	bool str = false;
 
+	/* Nesting is bounded before cJSON recurses into it. */
+	for (size_t i = 0; i < len; i++) {
+		char ch = buf[i];
+
+		if (str) {
+			if (ch == '\\')
+				i++;
+			else if (ch == '"')
+				str = false;
+		} else if (ch == '"') {
+			str = true;
+		} else if (ch == '{' || ch == '[') {
+			if (++depth > INBOX_JSON_DEPTH_MAX) {
+				inbox_err_set(err, INBOX_EINVAL, "", 0,
+				    "invalid JSON: nested deeper than %d levels "
+				    "at byte %zu", INBOX_JSON_DEPTH_MAX, i);
+				return NULL;
+			}
+		} else if ((ch == '}' || ch == ']') && depth > 0) {
+			depth--;
+		}
+	}
 	root = cJSON_ParseWithLengthOpts(buf, len, &end, false);
 	if (root == NULL) {
 		inbox_err_set(err, INBOX_EINVAL, "", 0,

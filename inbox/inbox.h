@@ -112,9 +112,11 @@ struct inbox_envelope {
 int inbox_envelope_decode(struct inbox_envelope *env, const char *buf,
     size_t len, struct inbox_err *err);
 
-/* Parses one JSON value filling all of buf[0..len) (whitespace may follow).
- * Returns a cJSON tree the caller frees with cJSON_Delete, or NULL with err
- * giving the byte offset of the problem. */
+/* Parses one JSON value filling all of buf[0..len) (whitespace may follow),
+ * nested at most INBOX_JSON_DEPTH_MAX levels. Returns a cJSON tree the
+ * caller frees with cJSON_Delete, or NULL with err giving the byte offset
+ * of the problem. */
+#define INBOX_JSON_DEPTH_MAX 64
 void *inbox_json_parse(const char *buf, size_t len, struct inbox_err *err);
 
 /* Validates an already parsed cJSON object (takes ownership of `json` on

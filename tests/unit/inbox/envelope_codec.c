@@ -294,6 +294,36 @@ invalid_json_and_non_objects_are_rejected(void **state)
 	expect_error("", 0, "", "invalid JSON");
 	/* length is respected: the tail after len is not read */
 	expect_error(MINIMAL, strlen(MINIMAL) - 1, "", "invalid JSON");
+	/* nesting is bounded (and brackets inside strings do not count) */
+	{
+		char deep[2000], ok[2000];
+		size_t n;
+
+		n = (size_t)snprintf(deep, sizeof(deep), "%.*s", (int)strlen(
+		    MINIMAL) - 1, MINIMAL);
+		n += (size_t)snprintf(deep + n, sizeof(deep) - n, ",\"x\":");
+		memcpy(ok, deep, n);
+		for (int i = 0; i < 64; i++)
+			deep[n + (size_t)i] = '[';
+		for (int i = 0; i < 64; i++)
+			deep[n + 64 + (size_t)i] = ']';
+		snprintf(deep + n + 128, sizeof(deep) - n - 128, "}");
+		expect_error(deep, strlen(deep), "", "nested deeper than 64");
+		/* 63 levels inside the object: accepted */
+		for (int i = 0; i < 63; i++)
+			ok[n + (size_t)i] = '[';
+		for (int i = 0; i < 63; i++)
+			ok[n + 63 + (size_t)i] = ']';
+		snprintf(ok + n + 126, sizeof(ok) - n - 126, ",\"y\":\"[[[[\"}");
+		{
+			struct inbox_envelope env;
+			struct inbox_err err;
+
+			assert_int_equal(inbox_envelope_decode(&env, ok, strlen(ok),
+			    &err), 0);
+			inbox_envelope_finish(&env);
+		}
+	}
 }
 
 static void
