@@ -7,8 +7,9 @@ INBOXD_DEPS="meson ninja-build pkg-config gcc libc6-dev python3
 # Only the tests need these: headless Chromium for the web client, dovecot
 # (IMAP) and openssl (its test certificate) for the e-mail connector; clang
 # and its runtimes (libFuzzer, sanitizers; only Recommended by clang) for the
-# fuzz build.
-INBOXD_TEST_DEPS="chromium nodejs dovecot-imapd openssl clang libclang-rt-dev"
+# fuzz build; redis-sentinel for the failover tests (sentinel_tests.py).
+INBOXD_TEST_DEPS="chromium nodejs dovecot-imapd openssl clang libclang-rt-dev
+ redis-sentinel"
 
 # Usage: inboxd_install_deps [extra packages...]
 inboxd_install_deps() {

@@ -41,6 +41,9 @@ static const struct conf_key global_keys[] = {
 	G("redis", "unix", CT_STR, redis_unix, 1, 107, NULL),
 	G("redis", "prefix", CT_STR, redis_prefix, 1, 64, "inbox"),
 	G("redis", "timeout_ms", CT_INT, redis_timeout_ms, 10, 600000, "2000"),
+	G("redis", "sentinels", CT_STR, redis_sentinels, 3, 4096, NULL),
+	G("redis", "master_name", CT_STR, redis_master_name, 1, 255, "inbox"),
+	G("redis", "min_replicas", CT_INT, redis_min_replicas, 0, 64, "0"),
 	G("store", "path", CT_STR, store_path, 1, 4096, "/var/lib/inboxd/db"),
 	G("store", "map_size_mb", CT_INT, store_map_size_mb, 1, 1048576, "4096"),
 	G("store", "blob_path", CT_STR, blob_path, 1, 4096,
@@ -649,6 +652,19 @@ parse_line(struct parse_state *st, int line, char *s)
 		}
 		return fail(st, line, key, "unknown key in [sla %s]", p->name);
 	}
+	if (strcmp(sections[st->section], "redis") == 0 &&
+	    strcmp(key, "sentinels") == 0) {
+		char host[256];
+		int port, got;
+
+		for (size_t i = 0; (got = inbox_hostport_nth(val, i, host,
+		    sizeof(host), &port)) != 0; i++)
+			if (got < 0)
+				return fail(st, line, key, "item %zu of '%s' is "
+				    "not host:port", i + 1, val);
+		if (inbox_hostport_nth(val, 0, host, sizeof(host), &port) == 0)
+			return fail(st, line, key, "no host:port in '%s'", val);
+	}
 	if (strcmp(sections[st->section], "business_hours") == 0) {
 		struct inbox_calendar cal;
 		struct inbox_err e;
@@ -847,4 +863,54 @@ inbox_list_has(const char *list, const char *name)
 		p += len;
 	}
 	return false;
+}
+
+int
+inbox_hostport_nth(const char *list, size_t i, char *host, size_t hostlen,
+    int *port)
+{
+	const char *p = list, *end, *colon, *h;
+	size_t hl;
+	char *stop;
+	long v;
+
+	for (;;) {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (*p == '\0')
+			return 0;
+		end = p + strcspn(p, ",");
+		while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+			end--;
+		if (i-- == 0)
+			break;
+		p = end;
+	}
+	h = p;
+	if (*p == '[') {                /* [v6addr]:port */
+		h = p + 1;
+		colon = memchr(h, ']', (size_t)(end - h));
+		if (colon == NULL || colon + 1 >= end || colon[1] != ':')
+			return INBOX_EINVAL;
+		hl = (size_t)(colon - h);
+		colon++;
+	} else {
+		colon = NULL;
+		for (const char *q = p; q < end; q++)
+			if (*q == ':')
+				colon = q;
+		if (colon == NULL)
+			return INBOX_EINVAL;
+		hl = (size_t)(colon - h);
+	}
+	if (hl == 0 || hl >= hostlen || colon + 1 >= end)
+		return INBOX_EINVAL;
+	errno = 0;
+	v = strtol(colon + 1, &stop, 10);
+	if (errno != 0 || stop != end || v < 1 || v > 65535)
+		return INBOX_EINVAL;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	*port = (int)v;
+	return 1;
 }

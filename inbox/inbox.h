@@ -204,6 +204,9 @@ struct inbox_config {
 	char *redis_unix;        /* NULL: use host/port */
 	char *redis_prefix;
 	int redis_timeout_ms;
+	char *redis_sentinels;   /* "host:port, ..."; NULL: use host/port */
+	char *redis_master_name; /* the master the sentinels monitor */
+	int redis_min_replicas;  /* > 0: WAIT for that many after writes */
 
 	char *store_path;
 	int store_map_size_mb;
@@ -277,6 +280,12 @@ bool inbox_conv_visible(const struct inbox_config *cfg, const char *connector,
     const char *teams);
 /* True when `name` is one of the items of a comma-separated list. */
 bool inbox_list_has(const char *list, const char *name);
+/* Item i (from 0) of a comma-separated "host:port" list (redis.sentinels;
+ * "[v6addr]:port" too): copies the host into host (NUL-terminated) and sets
+ * *port. Returns 1, 0 past the last item, or INBOX_EINVAL for a malformed
+ * item (the host does not fit, no port, or a port out of 1..65535). */
+int inbox_hostport_nth(const char *list, size_t i, char *host, size_t hostlen,
+    int *port);
 /* True when `name` is one of the custom contact fields (contacts.fields). */
 bool inbox_config_contact_field(const struct inbox_config *cfg,
     const char *name);

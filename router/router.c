@@ -325,18 +325,26 @@ publish_one(void *arg, const struct store_event *ev)
 
 /* Appends every event of the outbox to inbox:events. An id at or below the
  * stream's top was appended before a crash: Redis refuses it, which is fine.
- * Returns 0 when every event is in Redis. */
+ * With redis.min_replicas > 0, one WAIT follows the events: the outbox is
+ * cleared (next batch) and the batch acknowledged only once they reached
+ * the replicas, so a failover cannot leave a gap in the events. (A refused
+ * copy was written by an earlier connection: every connection starts with
+ * the lease's EVAL, a write after it, so this WAIT covers it too.)
+ * Returns 0 when every event is in Redis (and replicated). */
 static int
 publish_outbox(struct router *r)
 {
 	struct publish p = { .r = r };
 	struct store_txn *txn;
+	bool waited = false;
 	int rc, failed = 0;
 
 	if ((rc = store_txn_begin(r->store, false, &txn)) != 0)
 		fatalx("router: read txn: %s", inbox_strerror(rc));
 	rc = store_outbox_foreach(txn, publish_one, &p);
 	store_txn_abort(txn);
+	if (rc == 0 && p.sent > 0)
+		waited = rt_wait_append(r->redis, r->cfg);
 	for (size_t i = 0; i < p.sent; i++) {
 		redisReply *rep = NULL;
 
@@ -351,6 +359,8 @@ publish_outbox(struct router *r)
 		}
 		freeReplyObject(rep);
 	}
+	if (waited && !r->redis->err && rt_wait_reply(r->redis, r->cfg) != 0)
+		failed = 1;
 	if (rc != 0 || failed)
 		return INBOX_EUNAVAIL;
 	r->outbox_published = true;

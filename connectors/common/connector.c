@@ -83,6 +83,7 @@ ensure(struct connector *c)
 static int
 flush(struct connector *c, size_t n)
 {
+	bool readonly = false;
 	int rc = 0;
 
 	for (size_t i = 0; i < n; i++) {
@@ -98,8 +99,11 @@ flush(struct connector *c, size_t n)
 			log_warnx("connector %s: redis: %s", c->cc->id, rep->str);
 			rc = INBOX_EUNAVAIL;
 		}
+		readonly = readonly || rt_reply_is_readonly(rep);
 		freeReplyObject(rep);
 	}
+	if (readonly)
+		drop(c);         /* a demoted master: ask the sentinels again */
 	return rc;
 }
 
@@ -107,6 +111,9 @@ int
 connector_publish(struct connector *c, const char *const *envs,
     const size_t *lens, size_t n)
 {
+	bool waited;
+	int rc;
+
 	if (n == 0)
 		return 0;
 	if (ensure(c) != 0)
@@ -117,7 +124,16 @@ connector_publish(struct connector *c, const char *const *envs,
 
 		redisAppendCommandArgv(c->redis, 5, argv, l);
 	}
-	return flush(c, n);
+	/* acknowledged only once replicated (redis.min_replicas): one WAIT
+	 * after the batch */
+	waited = rt_wait_append(c->redis, c->cfg);
+	rc = flush(c, n);
+	if (waited && c->redis != NULL && rt_wait_reply(c->redis, c->cfg) != 0) {
+		if (c->redis->err)
+			drop(c);
+		rc = INBOX_EUNAVAIL;
+	}
+	return rc;
 }
 
 int

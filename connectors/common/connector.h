@@ -35,9 +35,11 @@ struct connector *connector_create(const struct inbox_config *cfg,
 void connector_destroy(struct connector *c);
 const struct inbox_connector_conf *connector_conf(const struct connector *c);
 
-/* Appends n envelopes (JSON) to <prefix>:in in one pipelined round trip.
- * Returns 0 when every XADD succeeded, or INBOX_EUNAVAIL (some may have
- * been appended: the store refuses the copies when they come again). */
+/* Appends n envelopes (JSON) to <prefix>:in in one pipelined round trip
+ * (with redis.min_replicas > 0, followed by one WAIT). Returns 0 when every
+ * XADD succeeded (and reached min_replicas replicas), or INBOX_EUNAVAIL
+ * (some may have been appended: the store refuses the copies when they
+ * come again). */
 int connector_publish(struct connector *c, const char *const *envs,
     const size_t *lens, size_t n);
 

@@ -50,6 +50,8 @@ struct req {
 	bool too_large;
 	bool close_after;
 	struct wh_envelopes envs;
+	bool stored;             /* its XADDs succeeded (flush) */
+	char stored_id[64];      /* the stream id of its last one */
 	char authorization[512];
 	bool has_auth;
 	char signature[SIG_MAX];
@@ -204,19 +206,23 @@ redis_ready(struct webhooks *wh)
 static void
 drop_redis(struct webhooks *wh)
 {
-	log_warnx("webhooks: lost redis: %s", wh->redis->errstr);
+	log_warnx("webhooks: lost redis: %s", wh->redis->err ?
+	    wh->redis->errstr : "the server is a replica now");
 	redisFree(wh->redis);
 	wh->redis = NULL;
 }
 
-/* Appends the envelopes of every waiting request in one round trip, then
- * answers each. */
+/* Appends the envelopes of every waiting request in one round trip (with
+ * redis.min_replicas > 0, one WAIT after them all), then answers each: 2xx
+ * only when its XADDs succeeded and, with min_replicas, were replicated. */
 static void
 flush(lws_sorted_usec_list_t *sul)
 {
 	struct webhooks *wh = lws_container_of(sul, struct webhooks, flush_sul);
 	struct lws_dll2 *d, *next;
-	bool ok = redis_ready(wh);
+	bool ok = redis_ready(wh), waited = false, replicated = true;
+	bool readonly = false;
+	size_t appended = 0;
 
 	if (ok) {
 		for (d = wh->waiting.head; d != NULL; d = d->next) {
@@ -226,38 +232,55 @@ flush(lws_sorted_usec_list_t *sul)
 				const char *argv[] = { "XADD", wh->k_in, "*",
 				    "env", r->envs.json[i] };
 				redisAppendCommandArgv(wh->redis, 5, argv, NULL);
+				appended++;
 			}
 		}
+		if (appended > 0)
+			waited = rt_wait_append(wh->redis, wh->cfg);
 	}
-	for (d = wh->waiting.head; d != NULL; d = next) {
+	for (d = wh->waiting.head; d != NULL; d = d->next) {
 		struct req *r = lws_container_of(d, struct req, list);
-		char id[64] = "";
-		bool this_ok = ok;
 
-		next = d->next;
+		r->stored = ok;
+		r->stored_id[0] = '\0';
 		for (size_t i = 0; i < r->envs.n && ok; i++) {
 			redisReply *rep = NULL;
 
 			if (redisGetReply(wh->redis, (void **)&rep) != REDIS_OK) {
 				drop_redis(wh);
-				ok = this_ok = false;
+				ok = r->stored = false;
 				break;
 			}
 			if (rep->type == REDIS_REPLY_STRING)
-				snprintf(id, sizeof(id), "%s", rep->str);
+				snprintf(r->stored_id, sizeof(r->stored_id), "%s",
+				    rep->str);
 			else
-				this_ok = false;
+				r->stored = false;
 			if (rep->type == REDIS_REPLY_ERROR)
 				log_warnx("webhooks: XADD: %s", rep->str);
+			readonly = readonly || rt_reply_is_readonly(rep);
 			freeReplyObject(rep);
 		}
+	}
+	if (waited && ok && rt_wait_reply(wh->redis, wh->cfg) != 0) {
+		replicated = false;
+		if (wh->redis->err)
+			drop_redis(wh);
+	}
+	if (readonly && wh->redis != NULL)
+		drop_redis(wh);  /* a demoted master: ask the sentinels again */
+	for (d = wh->waiting.head; d != NULL; d = next) {
+		struct req *r = lws_container_of(d, struct req, list);
+		bool this_ok = r->stored && (replicated || r->envs.n == 0);
+
+		next = d->next;
 		lws_dll2_remove(d);
 		if (this_ok)
 			r->wh->m_envelopes += r->envs.n;
 		if (this_ok && r->envs.status != 0)
 			answer_text(r, r->envs.status, r->envs.answer);
 		else if (this_ok)
-			answer(r, 202, NULL, NULL, id);
+			answer(r, 202, NULL, NULL, r->stored_id);
 		else
 			answer(r, 503, "redis_unavailable", NULL,
 			    "the inbound stream is unavailable; retry later");

@@ -55,9 +55,27 @@ struct inbox_config *rt_config_reload(const struct inbox_config *old);
 /* ---- redis.c ----------------------------------------------------------- */
 
 /* Connects to the configured Redis (unix socket or TCP) with the configured
- * timeout. Returns a context the caller frees with redisFree, or NULL (the
- * reason logged at warn level). */
+ * timeout. With redis.sentinels, asks them in turn for the master
+ * redis.master_name and connects to the first answer whose ROLE is master
+ * (after a failover, the next call finds the new master: drop the context
+ * on any connection error and call again). Returns a context the caller
+ * frees with redisFree, or NULL (the reason logged at warn level). */
 redisContext *rt_redis_connect(const struct inbox_config *cfg);
+
+/* Replication before acknowledgement (redis.min_replicas > 0): appends
+ * WAIT <min_replicas> <timeout_ms / 2> to c's pipeline after the writes it
+ * covers (every write this connection made), once per pipeline. Returns
+ * true when it did: read its reply with rt_wait_reply after the writes'
+ * replies; false when min_replicas is 0 (nothing appended). */
+bool rt_wait_append(redisContext *c, const struct inbox_config *cfg);
+/* Reads the reply of the WAIT appended by rt_wait_append. Returns 0 when
+ * min_replicas replicas acknowledged the writes, or INBOX_EUNAVAIL (logged)
+ * when fewer did in time (the writes may be lost in a failover: do not
+ * acknowledge them) or the connection failed (c->err set: drop c). */
+int rt_wait_reply(redisContext *c, const struct inbox_config *cfg);
+/* True for a -READONLY error: the server was demoted to a replica; drop
+ * the context so the next connect asks the sentinels again. */
+bool rt_reply_is_readonly(const redisReply *r);
 
 /* Writes "<prefix>:<name>" into buf. */
 void rt_key(char *buf, size_t len, const struct inbox_config *cfg,

@@ -771,13 +771,17 @@ class Inboxd:
         self.redis_proc = Proc("redis", argv, logpath, popen)
         self.logs.append(logpath)
         self.logs.append(os.path.join(self.tmp, "redis-%d.out" % n))
+        self._wait_ping(self.redis_port, popen, "redis-server", timeout)
+
+    @staticmethod
+    def _wait_ping(port, popen, what, timeout):
         deadline = time.monotonic() + timeout
         while True:
             if popen.poll() is not None:
-                raise HarnessError("redis-server exited with %s at start"
-                                   % popen.returncode)
+                raise HarnessError("%s exited with %s at start"
+                                   % (what, popen.returncode))
             try:
-                r = Redis(self.redis_port, timeout=1)
+                r = Redis(port, timeout=1)
                 try:
                     if r.command("PING") == "PONG":
                         # Still loading the AOF answers -LOADING; PING is
@@ -788,9 +792,151 @@ class Inboxd:
             except (OSError, RedisError, ConnectionError):
                 pass
             if time.monotonic() > deadline:
-                raise HarnessError("redis-server not answering PING on %d"
-                                   % self.redis_port)
+                raise HarnessError("%s not answering PING on %d"
+                                   % (what, port))
             time.sleep(0.05)
+
+    # -- one master, one replica, redis-sentinel ------------------------------
+    def start_sentinels(self, n=3, master_name="inbox", down_after_ms=1000,
+                        failover_timeout_ms=3000, min_replicas=0):
+        """Replicates the master (start_redis, already running) to one
+        replica and starts n redis-sentinel processes monitoring it (quorum
+        n//2+1), each on a free loopback port, and waits until every
+        sentinel knows the replica and the other sentinels (so a failover
+        can start at once). Sets [redis] sentinels, master_name and
+        min_replicas in the config (write_config is called). The replica
+        and the sentinels are stopped at cleanup."""
+        for tool in ("redis-sentinel",):
+            if not shutil.which(tool):
+                raise HarnessError("%s not in PATH (Debian package "
+                                   "redis-sentinel)" % tool)
+        self.master_name = master_name
+        self.extra_procs = []    # the replica and the sentinels
+
+        def stop():
+            for p in self.extra_procs:
+                if p.running():
+                    p.expect_exit = True
+                    p.popen.terminate()
+                    try:
+                        p.popen.wait(20)
+                    except subprocess.TimeoutExpired:
+                        p.popen.kill()
+                        p.popen.wait()
+        self.extra_cleanup.append(stop)
+        self.replica_port = self._port()
+        rdir = os.path.join(self.tmp, "replica")
+        os.makedirs(rdir)
+        self.replica_proc = self._spawn_redis(
+            "replica", self.replica_port, rdir,
+            ["--replicaof", "127.0.0.1", str(self.redis_port)])
+        wait_for(lambda: "master_link_status:up" in self.redis_at(
+            self.replica_port, "INFO", "replication"), 20,
+            "the replica to sync with the master")
+        self.sentinel_ports = []
+        for i in range(n):
+            port = self._port()
+            sdir = os.path.join(self.tmp, "sentinel-%d" % (i + 1))
+            os.makedirs(sdir)
+            conf = os.path.join(sdir, "sentinel.conf")
+            logpath = os.path.join(sdir, "sentinel.log")
+            with open(conf, "w") as f:
+                f.write("port %d\nbind 127.0.0.1\ndaemonize no\n"
+                        "protected-mode no\ndir %s\nlogfile %s\n"
+                        "sentinel monitor %s 127.0.0.1 %d %d\n"
+                        "sentinel down-after-milliseconds %s %d\n"
+                        "sentinel failover-timeout %s %d\n"
+                        "sentinel parallel-syncs %s 1\n" % (
+                            port, sdir, logpath, master_name,
+                            self.redis_port, n // 2 + 1, master_name,
+                            down_after_ms, master_name, failover_timeout_ms,
+                            master_name))
+            with open(os.path.join(sdir, "sentinel.out"), "wb") as out:
+                popen = subprocess.Popen(
+                    ["redis-sentinel", conf], stdin=subprocess.DEVNULL,
+                    stdout=out, stderr=subprocess.STDOUT, cwd=sdir)
+            proc = Proc("sentinel-%d" % (i + 1), ["redis-sentinel", conf],
+                        logpath, popen)
+            self.extra_procs.append(proc)
+            self.logs.append(logpath)
+            self.sentinel_ports.append(port)
+            self._wait_ping(port, popen, "redis-sentinel", 20)
+
+        def ready():
+            for port in self.sentinel_ports:
+                if len(self.redis_at(port, "SENTINEL", "replicas",
+                                     master_name)) != 1 or \
+                        len(self.redis_at(port, "SENTINEL", "sentinels",
+                                          master_name)) != n - 1:
+                    return False
+            return True
+        wait_for(ready, 30, "every sentinel to know the replica and the "
+                 "other sentinels")
+        self.conf_extra.setdefault("redis", {}).update({
+            "sentinels": ", ".join("127.0.0.1:%d" % p
+                                   for p in self.sentinel_ports),
+            "master_name": master_name, "min_replicas": min_replicas})
+        self.write_config()
+        log("sentinels", self.sentinel_ports, "master", self.redis_port,
+            "replica", self.replica_port)
+
+    def _spawn_redis(self, name, port, dirpath, extra):
+        logpath = os.path.join(dirpath, "%s.log" % name)
+        argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                "--dir", dirpath, "--save", "", "--appendonly", "yes",
+                "--appendfsync", "always", "--daemonize", "no",
+                "--logfile", logpath, "--protected-mode", "no"] + extra
+        with open(os.path.join(dirpath, "%s.out" % name), "wb") as out:
+            popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                     stdout=out, stderr=subprocess.STDOUT,
+                                     cwd=dirpath)
+        proc = Proc(name, argv, logpath, popen)
+        self.extra_procs.append(proc)
+        self.logs.append(logpath)
+        self._wait_ping(port, popen, name, 20)
+        return proc
+
+    def sentinel_master(self):
+        """(host, port) of the master as the first sentinel that answers
+        sees it, or None."""
+        for port in self.sentinel_ports:
+            try:
+                a = self.redis_at(port, "SENTINEL", "get-master-addr-by-name",
+                                  self.master_name)
+            except (OSError, RedisError):
+                continue
+            if a:
+                return a[0], int(a[1])
+        return None
+
+    def wait_failover(self, old_port, timeout=30):
+        """Waits until every sentinel names a master other than old_port and
+        that one says ROLE master; returns its port."""
+        def done():
+            ports = set()
+            for port in self.sentinel_ports:
+                a = self.redis_at(port, "SENTINEL",
+                                  "get-master-addr-by-name",
+                                  self.master_name)
+                ports.add(int(a[1]))
+            if len(ports) != 1 or old_port in ports:
+                return None
+            new = ports.pop()
+            try:
+                return new if self.redis_at(new, "ROLE")[0] == "master" \
+                    else None
+            except (OSError, RedisError):
+                return None
+        return wait_for(done, timeout, "the sentinels to fail over from %d"
+                        % old_port)
+
+    def redis_at(self, port, *args):
+        """One command to the Redis (or sentinel) on port; decoded."""
+        r = Redis(port, timeout=5)
+        try:
+            return _s(r.command(*args))
+        finally:
+            r.close()
 
     def stop_redis(self, sig=signal.SIGTERM, timeout=20):
         p = self.redis_proc

@@ -189,6 +189,46 @@ nul_bytes_and_bad_utf8_are_errors(void **state)
 	expect_error("[redis]\nhost = \xff\n", 2, NULL, "invalid UTF-8");
 }
 
+static void
+sentinels_are_host_port_lists(void **state)
+{
+	struct inbox_config cfg;
+	struct inbox_err err;
+	char host[64];
+	int port = 0;
+
+	(void)state;
+	assert_int_equal(parse(&cfg, "[redis]\nsentinels = 10.0.0.1:26379, "
+	    "[::1]:26380 ,s3.example:26381\nmin_replicas = 1\n", &err), 0);
+	assert_string_equal(cfg.redis_master_name, "inbox");
+	assert_int_equal(cfg.redis_min_replicas, 1);
+	for (size_t i = 0; i < 3; i++) {
+		static const char *const hosts[] = { "10.0.0.1", "::1",
+		    "s3.example" };
+
+		assert_int_equal(inbox_hostport_nth(cfg.redis_sentinels, i,
+		    host, sizeof(host), &port), 1);
+		assert_string_equal(host, hosts[i]);
+		assert_int_equal(port, 26379 + (int)i);
+	}
+	assert_int_equal(inbox_hostport_nth(cfg.redis_sentinels, 3, host,
+	    sizeof(host), &port), 0);
+	assert_int_equal(inbox_hostport_nth("hh:1", 0, host, 2, &port),
+	    INBOX_EINVAL);
+	inbox_config_finish(&cfg);
+	assert_int_equal(parse(&cfg, "", &err), 0);
+	assert_null(cfg.redis_sentinels);
+	assert_int_equal(cfg.redis_min_replicas, 0);
+	inbox_config_finish(&cfg);
+	expect_error("[redis]\nsentinels = a:1, b\n", 2, "sentinels",
+	    "item 2 of 'a:1, b' is not host:port");
+	expect_error("[redis]\nsentinels = a:70000\n", 2, "sentinels",
+	    "is not host:port");
+	expect_error("[redis]\nsentinels = , ,\n", 2, "sentinels",
+	    "no host:port");
+	expect_error("[redis]\nmin_replicas = -1\n", 2, "min_replicas", "");
+}
+
 int
 main(void)
 {
@@ -198,6 +238,7 @@ main(void)
 		cmocka_unit_test(the_example_config_parses),
 		cmocka_unit_test(each_error_names_file_line_and_key),
 		cmocka_unit_test(nul_bytes_and_bad_utf8_are_errors),
+		cmocka_unit_test(sentinels_are_host_port_lists),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
