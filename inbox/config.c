@@ -24,18 +24,25 @@ struct conf_key {
 	size_t off;
 	long min, max;
 	const char *def;         /* default as text; NULL: unset */
+	const char *choices;     /* CT_STR: the words allowed, "a|b"; NULL: any */
 };
 
 #define G(sec, key, type, field, min, max, def) \
-	{ sec, key, type, offsetof(struct inbox_config, field), min, max, def }
+	{ sec, key, type, offsetof(struct inbox_config, field), min, max, def, \
+	NULL }
+#define GW(sec, key, field, def, choices) \
+	{ sec, key, CT_STR, offsetof(struct inbox_config, field), 1, 64, def, \
+	choices }
 #define C(key, type, field) \
-	{ NULL, key, type, offsetof(struct inbox_connector_conf, field), 0, 0, NULL }
+	{ NULL, key, type, offsetof(struct inbox_connector_conf, field), 0, 0, \
+	NULL, NULL }
 #define CB(key, type, field, min, max, def) \
 	{ NULL, key, type, offsetof(struct inbox_connector_conf, field), min, \
-	max, def }
+	max, def, NULL }
 
 static const struct conf_key global_keys[] = {
 	G("log", "level", CT_LEVEL, log_level, 0, 0, "info"),
+	GW("log", "format", log_format, "text", "text|json"),
 	G("redis", "host", CT_STR, redis_host, 1, 255, "127.0.0.1"),
 	G("redis", "port", CT_INT, redis_port, 1, 65535, "6379"),
 	G("redis", "unix", CT_STR, redis_unix, 1, 107, NULL),
@@ -86,7 +93,7 @@ static const struct conf_key global_keys[] = {
 	G("gateway", "ring_size", CT_INT, gateway_ring_size, 16, 1048576,
 	    "4096"),
 	G("gateway", "origins", CT_STR, gateway_origins, 1, 4096, NULL),
-	G("gateway", "visibility", CT_STR, gateway_visibility, 3, 4, "team"),
+	GW("gateway", "visibility", gateway_visibility, "team", "team|all"),
 	G("gateway", "away_after", CT_DURATION, gateway_away_ms, 0, 0, "10m"),
 	G("gateway", "tls_cert", CT_STR, gateway_tls_cert, 1, 4096, NULL),
 	G("gateway", "tls_key", CT_STR, gateway_tls_key, 1, 4096, NULL),
@@ -97,7 +104,8 @@ static const struct conf_key global_keys[] = {
 };
 
 #define S(key, type, field) \
-	{ NULL, key, type, offsetof(struct inbox_sla_policy, field), 0, 0, NULL }
+	{ NULL, key, type, offsetof(struct inbox_sla_policy, field), 0, 0, \
+	NULL, NULL }
 static const struct conf_key sla_keys[] = {
 	S("first_response", CT_DURATION, first_response_ms),
 	S("next_response", CT_DURATION, next_response_ms),
@@ -109,7 +117,8 @@ static const struct conf_key sla_keys[] = {
 #define NSLA (sizeof(sla_keys) / sizeof(sla_keys[0]))
 
 #define R(key, type, field) \
-	{ NULL, key, type, offsetof(struct inbox_rule, field), 0, 0, NULL }
+	{ NULL, key, type, offsetof(struct inbox_rule, field), 0, 0, NULL, \
+	NULL }
 static const struct conf_key rule_keys[] = {
 	R("channel", CT_STR, channels),
 	R("connector", CT_STR, connectors),
@@ -184,6 +193,23 @@ inbox_log_level_parse(const char *name, int *out)
 	return INBOX_EINVAL;
 }
 
+/* Whether word is one of the "a|b|c" choices. */
+static bool
+is_choice(const char *choices, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (const char *p = choices; *p != '\0'; ) {
+		const char *bar = strchr(p, '|');
+		size_t len = bar != NULL ? (size_t)(bar - p) : strlen(p);
+
+		if (len == n && strncmp(p, word, n) == 0)
+			return true;
+		p += len + (bar != NULL);
+	}
+	return false;
+}
+
 /* Stores the text value of key k into base. Returns 0 or INBOX_EINVAL with a
  * message (without the file:line prefix) in msg. */
 static int
@@ -199,6 +225,11 @@ set_value(const struct conf_key *k, void *base, const char *val, char *msg,
 		if ((long)n < k->min || (k->max && (long)n > k->max)) {
 			snprintf(msg, msglen, "length %zu out of bounds (%ld to %ld)",
 			    n, k->min, k->max);
+			return INBOX_EINVAL;
+		}
+		if (k->choices != NULL && !is_choice(k->choices, val)) {
+			snprintf(msg, msglen, "'%s' is not one of %s", val,
+			    k->choices);
 			return INBOX_EINVAL;
 		}
 		free(*sp);
@@ -730,11 +761,6 @@ inbox_config_parse(struct inbox_config *cfg, const char *file,
 	}
 	if ((rc = close_section(&st)) != 0)
 		return rc;
-	if (cfg->gateway_visibility != NULL &&
-	    strcmp(cfg->gateway_visibility, "team") != 0 &&
-	    strcmp(cfg->gateway_visibility, "all") != 0)
-		return fail(&st, 0, "visibility", "gateway visibility: '%s' is "
-		    "not team or all", cfg->gateway_visibility);
 	for (size_t i = 0; i < cfg->nsla; i++)
 		if (cfg->sla[i].business && cfg->business_week == NULL)
 			return fail(&st, cfg->sla[i].line, "hours", "sla '%s' "

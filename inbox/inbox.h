@@ -198,6 +198,7 @@ struct inbox_rule;
 struct inbox_config {
 	char *file;              /* the file name errors name */
 	int log_level;
+	char *log_format;            /* "text" | "json": one object per line */
 
 	char *redis_host;
 	int redis_port;
@@ -295,9 +296,13 @@ int inbox_log_level_parse(const char *name, int *out);
 /* ---- log.c ----------------------------------------------------------- */
 
 /* The log front end. The process name and level are set once by main();
- * lines go to stderr as "<iso-time> <proc> <level>: <message>". */
+ * lines go to stderr as "<iso-time> <proc> <level>: <message>", or with
+ * log_setjson(true) as one JSON object per line:
+ * {"time":"<iso-time>","proc":"..","level":"..","msg":"..."} (debug lines
+ * add "file" and "line"). */
 void log_init(const char *procname, int level);
 void log_setlevel(int level);
+void log_setjson(bool json);
 bool log_enabled(int level);
 void log_msg(int level, const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -138,6 +138,8 @@ rt_config_reload(const struct inbox_config *old)
 #undef KEEP_STR
 #undef KEEP_INT
 	log_setlevel(cfg->log_level);
+	log_setjson(cfg->log_format != NULL &&
+	    strcmp(cfg->log_format, "json") == 0);
 	log_info("reload: %s read", cfg->file);
 	return cfg;
 }
@@ -179,6 +181,8 @@ rt_proc_init(struct inbox_config *cfg, const char *procname, int argc,
 		return 1;
 	}
 	log_init(procname, cfg->log_level);
+	log_setjson(cfg->log_format != NULL &&
+	    strcmp(cfg->log_format, "json") == 0);
 	return 0;
 }
 

@@ -124,7 +124,49 @@ def test_sighup_reloads_without_dropping_sockets(w):
     w.assert_running("router", "gateway", "webhooks")
 
 
+def test_json_logs(w):
+    import json
+    import signal
+    w.conf_extra["log"] = {"format": "json", "level": "debug"}
+    w.write_config()
+    w.start_all()
+    w.post_ok("api1", envelope("m-1", "t-1", text='say "hi"\n\tplease'))
+    w.post("api1", {"bad": "envelope"})
+    wait_for(lambda: len(w.conversations()) == 1, 10, "the dialog")
+    w.procs["router"].popen.send_signal(signal.SIGHUP)
+
+    def lines(name):
+        with open(w.procs[name].logpath, encoding="utf-8") as f:
+            return [ln for ln in f.read().splitlines() if ln.strip()]
+    wait_for(lambda: any("reload: " in ln for ln in lines("router")), 10,
+             "the router logs its reload")
+    for name in ("router", "gateway", "webhooks"):
+        got = lines(name)
+        check(len(got) >= 1, "%s logged" % name, got)
+        for ln in got:
+            try:
+                o = json.loads(ln)
+            except ValueError as e:
+                check(False, "%s: a line that is not JSON: %r (%s)"
+                      % (name, ln, e))
+            check(isinstance(o, dict) and
+                  re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$",
+                           o.get("time", "")) and
+                  o.get("proc") == name and
+                  o.get("level") in ("error", "warn", "info", "debug") and
+                  isinstance(o.get("msg"), str),
+                  "%s: a line without time, proc, level and msg" % name, ln)
+            if o["level"] == "debug":
+                check(isinstance(o.get("file"), str) and
+                      isinstance(o.get("line"), int),
+                      "%s: a debug line names file and line" % name, ln)
+        check(any("ready" in json.loads(ln)["msg"] for ln in got),
+              "%s logs ready" % name, got)
+    w.assert_running("router", "gateway", "webhooks")
+
+
 TESTS = {
+    "json_logs": test_json_logs,
     "metrics_follow_the_traffic": test_metrics_follow_the_traffic,
     "sighup_reloads_without_dropping_sockets":
         test_sighup_reloads_without_dropping_sockets,

@@ -153,6 +153,11 @@ each_error_names_file_line_and_key(void **state)
 	    "unexpected text after the closing quote");
 	expect_error("port = 1\n", 1, "port", "outside of any [section]");
 	expect_error("[log]\nlevel = loud\n", 2, "level", "unknown level 'loud'");
+	expect_error("[log]\nformat = xml\n", 2, "format",
+	    "'xml' is not one of text|json");
+	expect_error("[log]\nformat = jsonl\n", 2, "format", "not one of");
+	expect_error("[gateway]\nvisibility = tea\n", 2, "visibility",
+	    "'tea' is not one of team|all");
 	expect_error("[connector a/b]\nchannel = api\n", 1, NULL,
 	    "invalid connector id 'a/b'");
 	expect_error("[connector]\n", 1, NULL, "needs an id");
