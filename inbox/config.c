@@ -95,6 +95,8 @@ static const struct conf_key global_keys[] = {
 	G("gateway", "origins", CT_STR, gateway_origins, 1, 4096, NULL),
 	GW("gateway", "visibility", gateway_visibility, "team", "team|all"),
 	G("gateway", "away_after", CT_DURATION, gateway_away_ms, 0, 0, "10m"),
+	G("gateway", "max_sockets_per_agent", CT_INT, gateway_max_agent_socks,
+	    0, 1000000, "32"),
 	G("gateway", "tls_cert", CT_STR, gateway_tls_cert, 1, 4096, NULL),
 	G("gateway", "tls_key", CT_STR, gateway_tls_key, 1, 4096, NULL),
 	G("contacts", "fields", CT_STR, contact_fields, 1, 4096, NULL),

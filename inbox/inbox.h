@@ -232,6 +232,7 @@ struct inbox_config {
 	char *gateway_origins;   /* extra allowed websocket Origins */
 	char *gateway_visibility;    /* "team" | "all": what agents see */
 	int64_t gateway_away_ms; /* no frame this long: away */
+	int gateway_max_agent_socks; /* open websockets per agent; 0: no limit */
 	char *gateway_tls_cert, *gateway_tls_key;
 
 	char *contact_fields;    /* custom contact fields: "a, b, c"; NULL */

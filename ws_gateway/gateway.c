@@ -768,6 +768,17 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			    "invalid or missing token");
 			return -1;
 		}
+		/* a leaked token or a runaway tab cannot take every socket */
+		if (gw->cfg->gateway_max_agent_socks > 0 &&
+		    gw_presence_count(gw, c->login) >=
+		    (unsigned)gw->cfg->gateway_max_agent_socks) {
+			log_warnx("gateway: %s already has %d websockets open: "
+			    "one more refused (gateway.max_sockets_per_agent)",
+			    c->login, gw->cfg->gateway_max_agent_socks);
+			lws_return_http_status(wsi, 429, "too many websockets "
+			    "for this agent");
+			return -1;
+		}
 		return 0;
 	case LWS_CALLBACK_ESTABLISHED:
 		c->wsi = wsi;

@@ -111,6 +111,8 @@ void gw_static_finish(struct gateway *gw);
 struct gw_agent_socks;
 void gw_presence_open(struct gateway *gw, const char *login);
 void gw_presence_close(struct gateway *gw, const char *login);
+/* How many websockets login has open on this gateway. */
+unsigned gw_presence_count(const struct gateway *gw, const char *login);
 /* A frame came from one of login's sockets (not away any more). */
 void gw_presence_activity(struct gateway *gw, const char *login);
 /* gateway.c: relays "login is typing in conversation id" to the other

@@ -84,6 +84,15 @@ gw_presence_close(struct gateway *gw, const char *login)
 	}
 }
 
+unsigned
+gw_presence_count(const struct gateway *gw, const char *login)
+{
+	for (size_t i = 0; i < gw->nsocks; i++)
+		if (strcmp(gw->socks[i].login, login) == 0)
+			return gw->socks[i].n;
+	return 0;
+}
+
 /* A third of the lease, or sooner when away_after is shorter. */
 static lws_usec_t
 refresh_us(const struct gateway *gw)

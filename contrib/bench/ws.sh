@@ -68,6 +68,8 @@ map_size_mb = 1024
 port = $gport
 web_root = $src/ws_gateway/web
 secret_file = $tmp/gateway.secret
+# the bench opens clients/agents sockets per agent (100 by default)
+max_sockets_per_agent = 0
 [connector bench]
 channel = api
 team = support

@@ -249,6 +249,29 @@ def test_expired_token_and_tls(w):
         check(b"200 OK" not in data, "no plain HTTP on the TLS port", data)
 
 
+def test_sockets_per_agent_are_limited(w):
+    import urllib.parse
+    w.add_agent("ann", PW)
+    w.add_agent("bob", PW)
+    token = w.token("ann", PW)
+    path = "/ws?token=" + urllib.parse.quote(token, safe="")
+    socks = [w.ws_connect(token) for _ in range(3)]
+    for s in socks:
+        s.call("ping")
+    check_eq(w.ws_handshake_status(path), 429,
+             "a fourth socket of ann (max_sockets_per_agent = 3)")
+    bob = w.ws_connect(w.token("bob", PW))
+    check(bob.call("ping").get("now"), "another agent is not limited")
+    socks[0].close()
+    wait_for(lambda: w.ws_handshake_status(path) == 101, 10,
+             "a socket again once one of ann's closed")
+    check(socks[1].call("ping").get("now"), "ann's open sockets still served")
+    with open(w.procs["gateway"].logpath) as f:
+        check("max_sockets_per_agent" in f.read(),
+              "the refusal is logged with the setting to change")
+    w.assert_running("gateway")
+
+
 TESTS = {
     "agents_see_only_their_teams_dialogs":
         (test_agents_see_only_their_teams_dialogs, TEAMS),
@@ -263,6 +286,9 @@ TESTS = {
     "static_files_have_etag_304_and_gzip":
         (test_static_files_have_etag_304_and_gzip, None),
     "expired_token_and_tls": (test_expired_token_and_tls, None),
+    "sockets_per_agent_are_limited":
+        (test_sockets_per_agent_are_limited,
+         {"gateway": {"max_sockets_per_agent": 3}}),
 }
 
 
