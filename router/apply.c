@@ -183,6 +183,9 @@ apply_status(struct router *r, struct store_txn *txn,
 	const cJSON *jcm = cJSON_GetObjectItemCaseSensitive(env->json,
 	    "channel_message_id");
 	const cJSON *jerr = cJSON_GetObjectItemCaseSensitive(env->json, "error");
+	const cJSON *jmore = cJSON_GetObjectItemCaseSensitive(env->json,
+	    "channel_message_ids");
+	const cJSON *it;
 	struct store_msg m;
 	uint64_t id, seen;
 	int status, rc;
@@ -206,6 +209,21 @@ apply_status(struct router *r, struct store_txn *txn,
 		snprintf(reason, rlen, "channel_message_id: not a string of "
 		    "1-400 bytes");
 		return INBOX_EINVAL;
+	}
+	/* a reply the channel took as several messages: its other ids */
+	if (jmore != NULL && (!cJSON_IsArray(jmore) || jcm == NULL ||
+	    cJSON_GetArraySize(jmore) > 64)) {
+		snprintf(reason, rlen, "channel_message_ids: not an array of at "
+		    "most 64 ids next to channel_message_id");
+		return INBOX_EINVAL;
+	}
+	cJSON_ArrayForEach(it, jmore) {
+		if (!cJSON_IsString(it) || strlen(it->valuestring) == 0 ||
+		    strlen(it->valuestring) > INBOX_EXTID_MAX) {
+			snprintf(reason, rlen, "channel_message_ids: not strings "
+			    "of 1-400 bytes");
+			return INBOX_EINVAL;
+		}
 	}
 	rc = store_msg_find_ext(txn, env->connector, env->external_id, &seen);
 	if (rc == 0)
@@ -259,6 +277,14 @@ apply_status(struct router *r, struct store_txn *txn,
 	    env->connector, jcm->valuestring, id)) != 0 && rc != INBOX_EEXIST)) {
 		cJSON_Delete(ev);
 		return router__store_fail(rc, "status link", reason, rlen);
+	}
+	cJSON_ArrayForEach(it, jmore) {
+		if ((rc = store_msg_link_ext(txn, env->connector,
+		    it->valuestring, id)) != 0 && rc != INBOX_EEXIST) {
+			cJSON_Delete(ev);
+			return router__store_fail(rc, "status link", reason,
+			    rlen);
+		}
 	}
 	if (ev != NULL)
 		router__event(r, txn, "message.status", ev);

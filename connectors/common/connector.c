@@ -321,8 +321,8 @@ connector_item_str(const cJSON *item, const char *path)
 
 char *
 connector_status_envelope(const struct inbox_connector_conf *cc,
-    const cJSON *item, const char *status, const char *channel_message_id,
-    const char *error, int64_t now)
+    const cJSON *item, const char *status, const char *const *ids,
+    size_t nids, const char *error, int64_t now)
 {
 	const char *ref = connector_item_str(item, "ref");
 	const char *thread = connector_item_str(item, "thread");
@@ -346,9 +346,24 @@ connector_status_envelope(const struct inbox_connector_conf *cc,
 	cJSON_AddStringToObject(env, "text", "");
 	cJSON_AddStringToObject(env, "status", status);
 	cJSON_AddStringToObject(env, "reply_to", ref ? ref : "");
-	if (channel_message_id != NULL && channel_message_id[0] != '\0')
-		cJSON_AddStringToObject(env, "channel_message_id",
-		    channel_message_id);
+	/* the first id known is channel_message_id, the others (parts of
+	 * one reply) channel_message_ids */
+	for (size_t i = 0; i < nids; i++) {
+		if (ids[i] == NULL || ids[i][0] == '\0')
+			continue;
+		if (cJSON_GetObjectItemCaseSensitive(env, "channel_message_id")
+		    == NULL)
+			cJSON_AddStringToObject(env, "channel_message_id", ids[i]);
+		else {
+			cJSON *more = cJSON_GetObjectItemCaseSensitive(env,
+			    "channel_message_ids");
+
+			if (more == NULL)
+				more = cJSON_AddArrayToObject(env,
+				    "channel_message_ids");
+			cJSON_AddItemToArray(more, cJSON_CreateString(ids[i]));
+		}
+	}
 	if (error != NULL)
 		cJSON_AddStringToObject(env, "error", error);
 	s = cJSON_PrintUnformatted(env);
@@ -362,8 +377,19 @@ int
 connector_out_done(struct connector *c, const struct connector_out *o,
     const char *status, const char *channel_message_id, const char *error)
 {
-	char *env = connector_status_envelope(c->cc, o->item, status,
-	    channel_message_id, error, rt_now_ms());
+	const char *ids[1] = { channel_message_id };
+
+	return connector_out_done_ids(c, o, status, ids,
+	    channel_message_id != NULL ? 1 : 0, error);
+}
+
+int
+connector_out_done_ids(struct connector *c, const struct connector_out *o,
+    const char *status, const char *const *ids, size_t nids,
+    const char *error)
+{
+	char *env = connector_status_envelope(c->cc, o->item, status, ids,
+	    nids, error, rt_now_ms());
 	size_t len = strlen(env);
 	const char *envs[1] = { env };
 	int rc;

@@ -60,6 +60,12 @@ void connector_out_finish(struct connector_out *o);
  * harmless). */
 int connector_out_done(struct connector *c, const struct connector_out *o,
     const char *status, const char *channel_message_id, const char *error);
+/* The same for a reply the channel took as several messages: ids[0] is
+ * channel_message_id, the others go in channel_message_ids, so a later
+ * status that names any of them finds the reply. */
+int connector_out_done_ids(struct connector *c, const struct connector_out *o,
+    const char *status, const char *const *ids, size_t nids,
+    const char *error);
 
 /* Appends an item this connector could not use to <prefix>:dead with the
  * reason (source names where it came from, e.g. "imap:ann@example.com",
@@ -68,10 +74,11 @@ int connector_dead(struct connector *c, const char *source,
     const char *source_id, const char *reason, const char *data, size_t len);
 
 /* The status envelope of an out item (malloc'd JSON): kind "status",
- * external_id "status:<ref>:<status>", reply_to the item's ref. */
+ * external_id "status:<ref>:<status>", reply_to the item's ref, the
+ * channel's ids of it (nids may be 0). */
 char *connector_status_envelope(const struct inbox_connector_conf *cc,
-    const cJSON *item, const char *status, const char *channel_message_id,
-    const char *error, int64_t now);
+    const cJSON *item, const char *status, const char *const *ids,
+    size_t nids, const char *error, int64_t now);
 
 /* A string field of the out item, or NULL. */
 const char *connector_item_str(const cJSON *item, const char *path);

@@ -69,8 +69,19 @@ struct wh_send_result {
 	int64_t retry_after_ms;
 };
 
+/* How a platform counts the length of a message's text. */
+enum wh_text_units {
+	WH_UNITS_CHARS,              /* code points */
+	WH_UNITS_UTF16,              /* UTF-16 code units (Telegram) */
+	WH_UNITS_BYTES,              /* UTF-8 bytes (Instagram) */
+};
+
 struct wh_channel_impl {
 	enum inbox_channel channel;
+	/* The longest text one send call takes (0: no limit); out.c sends a
+	 * longer reply as several messages. */
+	size_t text_max;
+	enum wh_text_units text_units;
 	/* The request header that carries the signature or secret (lws custom
 	 * header form: lower case, ending in ':'), or NULL. */
 	const char *sig_header;
@@ -115,6 +126,14 @@ void wh_envelopes_add(struct wh_envelopes *e, char *json);
 void wh_envelopes_finish(struct wh_envelopes *e);
 
 /* ---- util.c: what the channels share ---------------------------------- */
+
+/* Splits valid UTF-8 text into parts of at most max units: at the last
+ * line break of a part, else its last space, else (a break in the part's
+ * first half would leave a stub) between two characters; the break itself
+ * is dropped. Returns the number of parts (>= 1) with *parts malloc'd
+ * strings (free each, then the array). */
+size_t wh_text_split(const char *text, size_t max, enum wh_text_units units,
+    char ***parts);
 
 /* A platform's time t (in units of unit_ms milliseconds: 1000 for
  * seconds) as ms since the epoch; fallback when it is not a plausible time

@@ -335,6 +335,8 @@ meta_send_build(const struct wh_conn *wc, const char *base, const cJSON *item,
 }
 
 const struct wh_channel_impl wh_channel_messenger = {
+	.text_max = 2000,
+	.text_units = WH_UNITS_CHARS,
 	.channel = INBOX_CH_MESSENGER,
 	.sig_header = "x-hub-signature-256:",
 	.api_default = "https://graph.facebook.com/v21.0",
@@ -346,6 +348,8 @@ const struct wh_channel_impl wh_channel_messenger = {
 };
 
 const struct wh_channel_impl wh_channel_instagram = {
+	.text_max = 999,             /* "less than 1000 bytes" of UTF-8 */
+	.text_units = WH_UNITS_BYTES,
 	.channel = INBOX_CH_INSTAGRAM,
 	.sig_header = "x-hub-signature-256:",
 	.api_default = "https://graph.facebook.com/v21.0",

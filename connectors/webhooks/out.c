@@ -5,7 +5,9 @@
  * slot is free, and let curl make progress. A reply that fails in a way
  * worth retrying (network, 5xx, 429) waits for Retry-After or the backoff
  * and is tried again, up to send_attempts; a 4xx that says the request is
- * wrong fails at once. An outcome that cannot be reported (Redis down) is
+ * wrong fails at once. A text longer than the platform takes (text_max)
+ * goes as several messages, one after the other, each part retried on its
+ * own; the status names every part's id. An outcome that cannot be reported (Redis down) is
  * kept and reported later, never sent twice by this process.
  */
 #include <pthread.h>
@@ -35,9 +37,12 @@ struct job {
 	struct wh_buf resp;
 	int64_t retry_after_ms;      /* from the Retry-After header */
 	char curl_err[CURL_ERROR_SIZE];
+	char **parts;                /* the text cut to text_max, or NULL */
+	size_t nparts, part;         /* part: the one being sent */
+	char **ids;                  /* the platform's ids of parts sent */
+	size_t nids;
 	bool finished;               /* outcome known, not yet reported */
 	char status[16];
-	char cmid[INBOX_EXTID_MAX + 1];
 	char error[600];
 };
 
@@ -137,16 +142,55 @@ job_free(struct job *j)
 	curl_slist_free_all(j->hdrs);
 	free(j->call.body);
 	wh_buf_finish(&j->resp);
+	for (size_t i = 0; i < j->nparts; i++)
+		free(j->parts[i]);
+	free(j->parts);
+	for (size_t i = 0; i < j->nids; i++)
+		free(j->ids[i]);
+	free(j->ids);
 	free(j);
 }
 
 static void
-finish(struct job *j, const char *status, const char *cmid, const char *error)
+finish(struct job *j, const char *status, const char *error)
 {
 	j->finished = true;
 	snprintf(j->status, sizeof(j->status), "%s", status);
-	snprintf(j->cmid, sizeof(j->cmid), "%s", cmid ? cmid : "");
 	snprintf(j->error, sizeof(j->error), "%s", error ? error : "");
+}
+
+/* Builds the call for the job's current part: the item itself when the
+ * text fits, else a copy with the part's text and number ("part", from 0;
+ * VK's random_id uses it) and the reply context on the first part only. */
+static int
+build(struct sender *s, struct job *j, char *why, size_t wlen)
+{
+	const char *text = connector_item_str(j->o.item, "text");
+	cJSON *copy;
+	int rc;
+
+	if (j->parts == NULL && s->impl->text_max > 0 && text != NULL) {
+		j->nparts = wh_text_split(text, s->impl->text_max,
+		    s->impl->text_units, &j->parts);
+		if (j->nparts > 1)
+			log_info("connector %s: %s goes as %zu messages (the "
+			    "platform takes %zu characters in one)",
+			    s->wc->cc->id, j->o.id, j->nparts,
+			    s->impl->text_max);
+	}
+	if (j->nparts <= 1)
+		return s->impl->send_build(s->wc, s->base, j->o.item, &j->call,
+		    why, wlen);
+	if ((copy = cJSON_Duplicate(j->o.item, true)) == NULL)
+		fatalx("webhooks: out of memory");
+	cJSON_DeleteItemFromObjectCaseSensitive(copy, "text");
+	cJSON_AddStringToObject(copy, "text", j->parts[j->part]);
+	cJSON_AddNumberToObject(copy, "part", (double)j->part);
+	if (j->part > 0)
+		cJSON_DeleteItemFromObjectCaseSensitive(copy, "reply_to");
+	rc = s->impl->send_build(s->wc, s->base, copy, &j->call, why, wlen);
+	cJSON_Delete(copy);
+	return rc;
 }
 
 /* Starts the platform call for j (builds it on its first attempt). */
@@ -156,9 +200,8 @@ start(struct sender *s, struct job *j)
 	char why[512], ctype[128];
 
 	if (j->call.body == NULL) {
-		if (s->impl->send_build(s->wc, s->base, j->o.item, &j->call, why,
-		    sizeof(why)) != 0) {
-			finish(j, "failed", NULL, why);
+		if (build(s, j, why, sizeof(why)) != 0) {
+			finish(j, "failed", why);
 			return;
 		}
 		snprintf(ctype, sizeof(ctype), "Content-Type: %s",
@@ -218,12 +261,33 @@ ended(struct sender *s, struct job *j, CURLcode cc)
 	case WH_SEND_SENT:
 		log_debug("connector %s: %s sent (%s)", conf->id, j->o.id,
 		    res.id);
-		finish(j, "sent", res.id, NULL);
+		j->ids = xrealloc(j->ids, (j->nids + 1) * sizeof(*j->ids));
+		j->ids[j->nids++] = xstrdup(res.id);
+		if (j->part + 1 < j->nparts) {
+			/* the next part, at once, with its own attempts */
+			j->part++;
+			free(j->call.body);
+			j->call.body = NULL;
+			curl_slist_free_all(j->hdrs);
+			j->hdrs = NULL;
+			j->failures = 0;
+			j->not_before = 0;
+			return;
+		}
+		finish(j, "sent", NULL);
 		return;
 	case WH_SEND_FAILED:
 		log_warnx("connector %s: %s failed: %s", conf->id, j->o.id,
 		    res.error);
-		finish(j, "failed", NULL, res.error);
+		if (j->part > 0) {
+			char why[sizeof(j->error)];
+
+			snprintf(why, sizeof(why), "part %zu of %zu (the first %zu "
+			    "were sent): %.400s", j->part + 1, j->nparts, j->part,
+			    res.error);
+			finish(j, "failed", why);
+		} else
+			finish(j, "failed", res.error);
 		return;
 	case WH_SEND_RETRY:
 		break;
@@ -232,10 +296,16 @@ ended(struct sender *s, struct job *j, CURLcode cc)
 	if (j->failures >= conf->send_attempts) {
 		char why[sizeof(j->error)];
 
-		snprintf(why, sizeof(why), "gave up after %d attempts: %.500s",
-		    j->failures, res.error);
+		if (j->part > 0)
+			snprintf(why, sizeof(why), "part %zu of %zu (the first "
+			    "%zu were sent): gave up after %d attempts: %.400s",
+			    j->part + 1, j->nparts, j->part, j->failures,
+			    res.error);
+		else
+			snprintf(why, sizeof(why), "gave up after %d attempts: "
+			    "%.500s", j->failures, res.error);
 		log_warnx("connector %s: %s %s", conf->id, j->o.id, why);
-		finish(j, "failed", NULL, why);
+		finish(j, "failed", why);
 		return;
 	}
 	{
@@ -271,9 +341,9 @@ report(struct sender *s)
 	for (size_t i = 0; i < s->njobs; i++) {
 		struct job *j = s->jobs[i];
 
-		if (j->finished && redis_ok && connector_out_done(s->c, &j->o,
-		    j->status, j->cmid[0] ? j->cmid : NULL, j->error[0] ?
-		    j->error : NULL) == 0) {
+		if (j->finished && redis_ok && connector_out_done_ids(s->c,
+		    &j->o, j->status, (const char *const *)j->ids, j->nids,
+		    j->error[0] ? j->error : NULL) == 0) {
 			job_free(j);
 			continue;
 		}

@@ -374,6 +374,8 @@ out:
 }
 
 const struct wh_channel_impl wh_channel_telegram = {
+	.text_max = 4096,
+	.text_units = WH_UNITS_UTF16,
 	.channel = INBOX_CH_TELEGRAM,
 	.sig_header = "x-telegram-bot-api-secret-token:",
 	.api_default = "https://api.telegram.org",

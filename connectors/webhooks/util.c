@@ -138,6 +138,77 @@ wh_item_text(const cJSON *item, const char **thread, const char **text,
 	return 0;
 }
 
+/* The length of UTF-8 sequence starting with byte c, and its units. */
+static size_t
+char_len(unsigned char c)
+{
+	return c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 :
+	    (c & 0xf8) == 0xf0 ? 4 : 1;
+}
+
+static size_t
+char_units(size_t len, enum wh_text_units units)
+{
+	switch (units) {
+	case WH_UNITS_BYTES:
+		return len;
+	case WH_UNITS_UTF16:
+		return len == 4 ? 2 : 1;
+	case WH_UNITS_CHARS:
+		break;
+	}
+	return 1;
+}
+
+size_t
+wh_text_split(const char *text, size_t max, enum wh_text_units units,
+    char ***parts)
+{
+	size_t n = 0, len = strlen(text);
+	char **out = NULL;
+
+	if (max < 4)
+		max = 4;
+	while (len > 0 || n == 0) {
+		size_t used = 0, end = 0, cut, skip = 0;
+		size_t nl = 0, sp = 0;
+
+		/* the longest prefix that fits, remembering the breaks */
+		while (end < len) {
+			size_t cl = char_len((unsigned char)text[end]);
+			size_t u = char_units(cl, units);
+
+			if (cl > len - end)
+				cl = len - end;
+			if (used + u > max)
+				break;
+			if (text[end] == '\n')
+				nl = end + 1;
+			else if (text[end] == ' ')
+				sp = end + 1;
+			used += u;
+			end += cl;
+		}
+		cut = end;
+		if (end < len) {
+			/* a break that leaves at least half the part */
+			size_t brk = nl > 1 && 2 * (nl - 1) >= end ? nl :
+			    sp > 1 && 2 * (sp - 1) >= end ? sp : 0;
+
+			if (brk > 0) {
+				cut = brk - 1;
+				skip = 1;
+			}
+		}
+		out = xrealloc(out, (n + 1) * sizeof(*out));
+		out[n++] = xstrndup(text, cut);
+		text += cut + skip;
+		len -= cut + skip;
+	}
+	*parts = out;
+	return n;
+}
+
 void
 wh_env_attach(cJSON *env, const char *type, const char *name,
     const char *mime, double size, const char *url, const char *file_id)

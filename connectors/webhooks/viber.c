@@ -221,6 +221,8 @@ out:
 }
 
 const struct wh_channel_impl wh_channel_viber = {
+	.text_max = 7000,
+	.text_units = WH_UNITS_CHARS,
 	.channel = INBOX_CH_VIBER,
 	.sig_header = "x-viber-content-signature:",
 	.api_default = "https://chatapi.viber.com/pa",

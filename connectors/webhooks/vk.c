@@ -277,8 +277,9 @@ vk_send_build(const struct wh_conn *wc, const char *base, const cJSON *item,
 	const char *text = wh_jstr(item, "text");
 	const char *rto = wh_jstr(item, "reply_to");
 	const cJSON *mid = cJSON_GetObjectItemCaseSensitive(item, "message_id");
+	const cJSON *part = cJSON_GetObjectItemCaseSensitive(item, "part");
 	struct wh_buf b = { 0 };
-	unsigned long long id;
+	unsigned long long id, k = 0;
 
 	if (thread == NULL || text == NULL || *text == '\0' ||
 	    !cJSON_IsNumber(mid)) {
@@ -286,9 +287,15 @@ vk_send_build(const struct wh_conn *wc, const char *base, const cJSON *item,
 		    "message_id");
 		return INBOX_EINVAL;
 	}
-	/* random_id: an int32 fixed by our message id, so a repeated send
-	 * (after a timeout, a restart) is not delivered twice */
+	/* random_id: an int32 fixed by our message id (and the part of a
+	 * long reply), so a repeated send (after a timeout, a restart) is not
+	 * delivered twice, and the parts of one reply are not taken for
+	 * repeats of each other */
 	id = (unsigned long long)mid->valuedouble;
+	if (cJSON_IsNumber(part) && part->valuedouble >= 1 &&
+	    part->valuedouble <= 1000)
+		k = (unsigned long long)part->valuedouble;
+	id += k * 1000000007ULL;
 	wh_buf_add(&b, "access_token=");
 	wh_buf_urlenc(&b, wc->token);
 	wh_buf_add(&b, "&v=5.199&peer_id=");
@@ -343,6 +350,8 @@ out:
 }
 
 const struct wh_channel_impl wh_channel_vk = {
+	.text_max = 4096,
+	.text_units = WH_UNITS_CHARS,
 	.channel = INBOX_CH_VK,
 	.api_default = "https://api.vk.com/method",
 	.verify = vk_verify,

@@ -292,6 +292,8 @@ wa_send_build(const struct wh_conn *wc, const char *base, const cJSON *item,
 }
 
 const struct wh_channel_impl wh_channel_whatsapp = {
+	.text_max = 4096,
+	.text_units = WH_UNITS_CHARS,
 	.channel = INBOX_CH_WHATSAPP,
 	.sig_header = "x-hub-signature-256:",
 	.api_default = "https://graph.facebook.com/v21.0",

@@ -29,7 +29,7 @@ sys.path.insert(0, HERE)
 
 from inboxd_harness import (  # noqa: E402
     TestFailure, check, check_eq, log, run_test, stream_entries, wait_for)
-from fake_platform import FakePlatform  # noqa: E402
+from fake_platform import FakePlatform, platform_of  # noqa: E402
 
 PASSWORD = "correct horse battery staple"
 SRC = os.environ.get("INBOXD_SRC") or os.path.dirname(os.path.dirname(HERE))
@@ -442,6 +442,119 @@ def test_outbound_channels(w, fake):
     check("901" in st["data"].get("error", ""), "vk error text", st)
 
 
+def test_long_replies_go_in_parts(w, fake):
+    """A reply longer than the platform takes goes as several messages in
+    order; a status for any part finds the reply."""
+    ws = agent_ws(w)
+    conv = open_dialog(w, ws, "telegram", tg_update(1, 11, "Привет"),
+                       "5001:11")
+    # 3 paragraphs of emoji-heavy text: 2 UTF-16 units per emoji, so a
+    # code-point count would overflow Telegram's 4096
+    paras = [("%d " % i) + "👍" * 1500 + " конец" for i in range(3)]
+    text = "\n".join(paras)
+    mid = reply(ws, conv, text)
+    st = wait_status(ws, mid, "sent")
+    calls = fake.calls_to("telegram")
+    check_eq(len(calls), 3, "sendMessage calls for 3 paragraphs")
+    got = [c.json()["text"] for c in calls]
+    for t in got:
+        check(len(t.encode("utf-16-le")) // 2 <= 4096, "a part too long")
+    check_eq(got, paras, "the parts, cut at the line breaks, in order")
+    check(all(c.result[0] == 200 for c in calls), "every part accepted")
+    check(st["data"].get("error") is None, "sent with an error", st)
+    stored = [m for m in ws.call("conversation.get", id=conv)["messages"]
+              if m["id"] == mid][0]
+    check_eq(stored["text"], text, "the stored reply is whole")
+
+    # one line with no break: cut at a space in the second half, or hard
+    word = "слово " * 1000 + "x" * 5000
+    mid = reply(ws, conv, word)
+    wait_status(ws, mid, "sent")
+    got = [c.json()["text"] for c in fake.calls_to("telegram")[3:]]
+    check(len(got) >= 3, "a 11000-character line in parts", len(got))
+    check(all(len(t) <= 4096 for t in got), "a part too long")
+    check_eq("".join(got).replace(" ", ""), word.replace(" ", ""),
+             "nothing lost or doubled between the parts")
+
+    # WhatsApp: a delivery receipt for the second part's id finds the reply
+    conv = open_dialog(w, ws, "whatsapp", {
+        "object": "whatsapp_business_account", "entry": [{
+            "id": "1", "changes": [{"field": "messages", "value": {
+                "messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": "15550000000",
+                             "phone_number_id": "106540352242922"},
+                "contacts": [{"wa_id": "79001234567",
+                              "profile": {"name": "Мария"}}],
+                "messages": [{"from": "79001234567", "id": "wamid.IN1",
+                              "timestamp": "1790000000", "type": "text",
+                              "text": {"body": "Привет"}}]}}]}]},
+        "wamid.IN1")
+    mid = reply(ws, conv, "a" * 4000 + "\n" + "b" * 4000)
+    wait_status(ws, mid, "sent")
+    wa = fake.calls_to("whatsapp")
+    check_eq([c.json()["text"]["body"] for c in wa],
+             ["a" * 4000, "b" * 4000], "whatsapp parts")
+    second = wa[1].result[1]["messages"][0]["id"]
+    body = json.dumps({"object": "whatsapp_business_account", "entry": [{
+        "id": "1", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"phone_number_id": "106540352242922"},
+            "statuses": [{"id": second, "status": "delivered",
+                          "timestamp": "1790000100",
+                          "recipient_id": "79001234567"}]}}]}]}).encode()
+    st, _, _ = w.http("POST", w.webhooks_port, "/hooks/wa1", body,
+                      sign("whatsapp", body, "good"))
+    check_eq(st, 200, "statuses POST")
+    wait_status(ws, mid, "delivered", timeout=10)
+    check_eq([d for _, d in dead_entries(w) if "reply_to" in
+              d.get("reason", "")], [], "no status dead-lettered")
+
+    # VK: each part its own random_id (VK drops a repeated one), the first
+    # part's the same as for a short reply
+    conv = open_dialog(w, ws, "vk", {
+        "type": "message_new", "group_id": 229000001, "event_id": "ev1",
+        "v": "5.199", "secret": VK_SECRET, "object": {"message": {
+            "id": 501, "date": 1790000000, "peer_id": 4242,
+            "from_id": 4242, "text": "Привет",
+            "conversation_message_id": 9}}}, "501")
+    mid = reply(ws, conv, "v" * 4000 + "\n" + "w" * 1000)
+    wait_status(ws, mid, "sent")
+    vk = [c.form() for c in fake.calls_to("vk")]
+    check_eq([f.get("message") for f in vk], ["v" * 4000, "w" * 1000],
+             "vk parts")
+    check_eq(vk[0].get("random_id"), str(mid % 2147483647 + 1),
+             "the first part's random_id")
+    check(vk[1].get("random_id") != vk[0].get("random_id"),
+          "the second part has its own random_id", vk)
+
+    # a part refused: the reply fails naming how far it got
+    n = len(fake.calls_to("telegram"))
+    conv = open_dialog(w, ws, "telegram", tg_update(3, 13, "ещё"),
+                       "5001:13")
+    fake_fail_after(fake, 1, 400, "telegram")
+    mid = reply(ws, conv, "p" * 4000 + "\n" + "q" * 4000)
+    st = wait_status(ws, mid, "failed")
+    check("part 2 of 2 (the first 1 were sent)" in
+          (st["data"].get("error") or ""), "the part that failed", st)
+    check_eq(len(fake.calls_to("telegram")) - n, 2, "calls for 2 parts")
+
+
+def fake_fail_after(fake, ok, status, platform):
+    """The platform answers the next `ok` calls normally, then one error."""
+    orig = fake._answer
+    state = {"left": ok}
+
+    def answer(path, headers, body):
+        if platform_of(path.split("?")[0]) == platform:
+            if state["left"] == 0:
+                fake._answer = orig
+                fake.fail_next(1, status, platform)
+            else:
+                state["left"] -= 1
+        return orig(path, headers, body)
+    fake._answer = answer
+
+
 def test_handshakes(w, fake):
     # Meta: hub.challenge echoed only with the right verify token
     for cid, tok in (("wa1", "wa-verify"), ("fb1", "fb-verify"),
@@ -526,6 +639,7 @@ TESTS = {
     "viber_inbound": inbound("viber"),
     "telegram_outbound": test_telegram_outbound,
     "outbound_channels": test_outbound_channels,
+    "long_replies_go_in_parts": test_long_replies_go_in_parts,
     "handshakes": test_handshakes,
     "thirdparty_connector": test_thirdparty_connector,
 }

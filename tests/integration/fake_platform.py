@@ -80,6 +80,32 @@ def error_answer(platform, status):
     return status, {}, {"error": text}
 
 
+def text_too_long(platform, body):
+    """The platform's refusal of a text over its documented limit, or None:
+    Telegram 4096 UTF-16 code units, WhatsApp 4096 characters, Messenger
+    2000 characters."""
+    try:
+        b = json.loads(body)
+    except ValueError:
+        return None
+    if platform == "telegram":
+        text = b.get("text") or ""
+        if len(text.encode("utf-16-le")) // 2 > 4096:
+            return 400, {}, {"ok": False, "error_code": 400,
+                             "description": "Bad Request: message is too "
+                             "long"}
+    elif platform in ("whatsapp", "meta"):
+        text = (b.get("text") or {}).get("body") if platform == "whatsapp" \
+            else ((b.get("message") or {}).get("text") or "")
+        if len(text or "") > (4096 if platform == "whatsapp" else 2000):
+            return 400, {}, {"error": {
+                "message": "(#100) Param text must be at most %d characters"
+                % (4096 if platform == "whatsapp" else 2000),
+                "type": "OAuthException", "code": 100,
+                "fbtrace_id": "AbCdEf"}}
+    return None
+
+
 class FakePlatform:
     def __init__(self):
         self.calls = []
@@ -140,8 +166,12 @@ class FakePlatform:
                 if p is None or p == platform:
                     del self.failures[i]
                     return error_answer(platform, st)
-            self.next_id += 1
+            too_long = text_too_long(platform, body)
+            if too_long is None:
+                self.next_id += 1
             n = self.next_id
+        if too_long is not None:
+            return too_long
         if platform == "telegram":
             try:
                 chat = json.loads(body).get("chat_id")
