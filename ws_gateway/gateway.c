@@ -23,6 +23,7 @@
 #define PENDING_TIMEOUT_MS 15000
 #define RX_MAX (64 * 1024)
 #define QUEUE_MAX_BYTES (64u * 1024 * 1024)
+#define WRITE_BURST 16          /* frames per writeable callback, at most */
 
 struct conn {
 	struct lws *wsi;
@@ -577,13 +578,15 @@ answer_pending(struct conn *c, const struct gw_frame *e)
 }
 
 /* Sends one frame: a queued answer first, else the next ring event. */
+/* The next frame for c: its queue first (answers, replays), then the
+ * events of the ring it may see. Sets *f (NULL: nothing to send); returns
+ * -1 when the socket fell behind the ring and is closed with resync. */
 static int
-ws_writeable(struct gateway *gw, struct lws *wsi, struct conn *c)
+next_frame(struct gateway *gw, struct lws *wsi, struct conn *c,
+    struct gw_frame **f)
 {
-	struct gw_frame *f = c->q_head;
-	bool from_queue;
-
-	while (f == NULL && c->ring_next < gw->ring.head) {
+	*f = c->q_head;
+	while (*f == NULL && c->ring_next < gw->ring.head) {
 		struct gw_frame *e;
 
 		if (gw->ring.head - c->ring_next > gw->ring.size) {
@@ -596,7 +599,7 @@ ws_writeable(struct gateway *gw, struct lws *wsi, struct conn *c)
 		}
 		e = gw->ring.slots[c->ring_next++ % gw->ring.size];
 		if (e->cmd_id[0] != '\0' && answer_pending(c, e))
-			f = c->q_head;
+			*f = c->q_head;
 		if (!gw_frame_visible_to(gw, e, &c->view))
 			continue;
 		if (c->view.live_sent && gw_seq_cmp(e->seq, c->view.last) <= 0)
@@ -607,22 +610,40 @@ ws_writeable(struct gateway *gw, struct lws *wsi, struct conn *c)
 		}
 		if (gw_seq_cmp(e->seq, c->view.last) > 0)
 			c->view.last = e->seq;
-		f = e;
+		*f = e;
 	}
-	if (f == NULL)
-		return 0;
-	from_queue = f == c->q_head;
-	if (lws_write(wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT) <
-	    (int)f->len)
-		return -1;
-	gw->m_frames++;
-	gw->m_bytes += f->len;
-	if (from_queue) {
-		c->q_head = f->next;
-		if (c->q_head == NULL)
-			c->q_tail = NULL;
-		c->q_bytes -= f->len;
-		free(f);
+	return 0;
+}
+
+/* Writes the frames c is behind, several per callback while the kernel
+ * takes them (a burst then costs one pass over the sockets, not one per
+ * event), at most WRITE_BURST so one socket does not hold up the others. */
+static int
+ws_writeable(struct gateway *gw, struct lws *wsi, struct conn *c)
+{
+	for (int n = 0; n < WRITE_BURST; n++) {
+		struct gw_frame *f;
+		bool from_queue;
+
+		if (n > 0 && lws_send_pipe_choked(wsi))
+			break;
+		if (next_frame(gw, wsi, c, &f) != 0)
+			return -1;
+		if (f == NULL)
+			return 0;
+		from_queue = f == c->q_head;
+		if (lws_write(wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT) <
+		    (int)f->len)
+			return -1;
+		gw->m_frames++;
+		gw->m_bytes += f->len;
+		if (from_queue) {
+			c->q_head = f->next;
+			if (c->q_head == NULL)
+				c->q_tail = NULL;
+			c->q_bytes -= f->len;
+			free(f);
+		}
 	}
 	if (c->q_head != NULL || c->ring_next < gw->ring.head)
 		lws_callback_on_writable(wsi);
