@@ -602,8 +602,11 @@ next_frame(struct gateway *gw, struct lws *wsi, struct conn *c,
 			*f = c->q_head;
 		if (!gw_frame_visible_to(gw, e, &c->view))
 			continue;
-		if (c->view.live_sent && gw_seq_cmp(e->seq, c->view.last) <= 0)
-			continue; /* replayed already */
+		/* sent already: live, or replayed by a subscribe (which may
+		 * come before the first live event: an event that reached the
+		 * ring while the subscribe read the stream is in both) */
+		if (gw_seq_cmp(e->seq, c->view.last) <= 0)
+			continue;
 		if (!c->view.live_sent) {
 			c->view.first_live = e->seq;
 			c->view.live_sent = true;
