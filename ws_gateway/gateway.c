@@ -577,7 +577,6 @@ answer_pending(struct conn *c, const struct gw_frame *e)
 	return false;
 }
 
-/* Sends one frame: a queued answer first, else the next ring event. */
 /* The next frame for c: its queue first (answers, replays), then the
  * events of the ring it may see. Sets *f (NULL: nothing to send); returns
  * -1 when the socket fell behind the ring and is closed with resync. */

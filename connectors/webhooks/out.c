@@ -7,8 +7,9 @@
  * and is tried again, up to send_attempts; a 4xx that says the request is
  * wrong fails at once. A text longer than the platform takes (text_max)
  * goes as several messages, one after the other, each part retried on its
- * own; the status names every part's id. An outcome that cannot be reported (Redis down) is
- * kept and reported later, never sent twice by this process.
+ * own; the status names every part's id. An outcome that cannot be
+ * reported (Redis down) is kept and reported later, never sent twice by
+ * this process.
  */
 #include <pthread.h>
 #include <stdatomic.h>
