@@ -4,7 +4,8 @@
  * events, backup, stream tails and time arguments; ctl_call.c: commands to
  * the router and their answers, `cmd`; ctl_contacts.c: contacts export and
  * import; ctl_csv.c: CSV; ctl_agents.c: `agent list` and `agent set`;
- * ctl_sla.c: `sla tail`; ctl_stats.c: `stats`.
+ * ctl_sla.c: `sla tail`; ctl_stats.c: `stats`; ctl_connectors.c:
+ * `connectors`.
  */
 #ifndef INBOX_ROUTER_CTL_INT_H
 #define INBOX_ROUTER_CTL_INT_H
@@ -154,5 +155,11 @@ int ctl__stats(struct ctl *ctl, int argc, char **argv);
 
 /* inboxctl rules list|test ... */
 int ctl__rules(struct ctl *ctl, int argc, char **argv);
+
+/* ---- ctl_connectors.c ---------------------------------------------------- */
+
+/* inboxctl connectors [--json]: each connector's replies stream and last
+ * dead letter, and the router's inbound backlog. */
+int ctl__connectors(struct ctl *ctl, int argc, char **argv);
 
 #endif

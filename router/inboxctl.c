@@ -55,6 +55,9 @@ print_usage(FILE *f)
 	    "      per row (FILE - reads stdin)\n"
 	    "  cmd TYPE [--as LOGIN] [JSON-OBJECT]\n"
 	    "      send a router command (docs/protocol.md), print its answer\n"
+	    "  connectors [--json]\n"
+	    "      each connector: replies queued, unread by it, pending, the\n"
+	    "      oldest pending, its last dead letter; the inbound backlog\n"
 	    "  backup PATH\n"
 	    "      a consistent, compacted copy of the store into PATH (a new\n"
 	    "      or empty directory) while everything runs\n"
@@ -646,6 +649,7 @@ static const struct {
 	{ "sla", ctl__sla },
 	{ "stats", ctl__stats },
 	{ "rules", ctl__rules },
+	{ "connectors", ctl__connectors },
 };
 
 int

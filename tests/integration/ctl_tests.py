@@ -487,7 +487,48 @@ def test_cmd_and_usage(w):
             check(word in out(cp), "help lacks %r" % word, out(cp))
 
 
+def test_connectors_status(w):
+    """inboxctl connectors shows each connector's queued and unread
+    replies and its newest dead letter, and the router's backlog."""
+    w.add_agent("alice", "pw-alice-1", role="agent")
+    w.post_ok("api1", envelope("m-1", "t-1"))
+    conv = wait_for(lambda: w.conversations("all"), 30, "conversation")[0]
+    for text in ("one", "two"):
+        w.inboxctl("cmd", "--as", "alice", "message.send",
+                   json.dumps({"id": conv["id"], "text": text}))
+    # an envelope of sec1 the router refuses, then a newer one
+    for ext in ("bad-1", "bad-2"):
+        w.redis_cli("XADD", "inbox:in", "*", "env", json.dumps(
+            {"v": 1, "connector": "sec1", "channel": "api",
+             "kind": "message", "external_id": ext}))
+
+    def status():
+        return json.loads(out(w.inboxctl("connectors", "--json")))
+    st = wait_for(lambda: (lambda s: s if all(
+        c["last_dead"] for c in s["connectors"] if c["id"] == "sec1")
+        else None)(status()), 20, "sec1's dead letter")
+    by = {c["id"]: c for c in st["connectors"]}
+    check("api1" in by and "sec1" in by, "both connectors", st)
+    check_eq((by["api1"]["out"]["length"], by["api1"]["out"]["lag"],
+              by["api1"]["out"]["pending"]), (2, 2, 0),
+             "api1: two replies queued, none read (no sender for api)")
+    check_eq(by["api1"]["last_dead"], None, "api1 has no dead letter")
+    d = by["sec1"]["last_dead"]
+    check(d["reason"] != "" and d["at"] > 0, "sec1's dead letter", d)
+    dead = w.redis("XREVRANGE", "inbox:dead", "+", "-", "COUNT", "1")
+    check_eq(d["id"], dead[0][0].decode() if isinstance(dead[0][0], bytes)
+             else dead[0][0], "the newest dead letter")
+    check_eq(st["inbound"]["lag"], 0, "router read everything")
+    text = out(w.inboxctl("connectors"))
+    check("inbound:" in text and "sec1" in text and d["reason"][:20] in text,
+          "table output", text)
+    row = [ln for ln in text.splitlines() if ln.startswith("api1 ")]
+    check(len(row) == 1 and row[0].split()[3:6] == ["2", "2", "0"] and
+          row[0].rstrip().endswith(" -"), "api1's row", text)
+
+
 TESTS = {
+    "connectors_status": (test_connectors_status, None),
     "backup_while_ingesting": (test_backup_while_ingesting, None),
     "contacts_round_trip": (test_contacts_round_trip, CONTACTS_CONF),
     "contacts_import_updates_and_rejects": (
