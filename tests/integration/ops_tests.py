@@ -165,7 +165,30 @@ def test_json_logs(w):
     w.assert_running("router", "gateway", "webhooks")
 
 
+def test_oversized_headers_are_refused(w):
+    import http.client
+    w.start_all()
+    for what, hdrs in (("a 10 kB header", {"X-Big": "a" * 10000}),
+                       ("300 headers", {"X-H%d" % i: "v" * 20
+                                        for i in range(300)})):
+        for port, path in ((w.webhooks_port, "/hooks/api1"),
+                           (w.gateway_port, "/api/login")):
+            try:
+                st, _, _ = w.http("POST", port, path, b"{}", hdrs)
+            except (http.client.HTTPException, OSError):
+                st = None   # closed without an answer
+            check(st is None or 400 <= st < 500,
+                  "%s to %d: %r" % (what, port, st))
+    check(w.post_ok("api1", envelope("m-1", "t-1"))["ok"],
+          "the webhooks server still serves")
+    check_eq(w.http("GET", w.gateway_port, "/healthz")[0], 200,
+             "the gateway still serves")
+    wait_for(lambda: len(w.conversations()) == 1, 10, "the message stored")
+    w.assert_running("router", "gateway", "webhooks")
+
+
 TESTS = {
+    "oversized_headers_are_refused": test_oversized_headers_are_refused,
     "json_logs": test_json_logs,
     "metrics_follow_the_traffic": test_metrics_follow_the_traffic,
     "sighup_reloads_without_dropping_sockets":
