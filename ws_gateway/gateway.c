@@ -23,7 +23,6 @@
 #define PENDING_TIMEOUT_MS 15000
 #define RX_MAX (64 * 1024)
 #define QUEUE_MAX_BYTES (64u * 1024 * 1024)
-#define WRITE_BURST 16          /* frames per writeable callback, at most */
 
 struct conn {
 	struct lws *wsi;
@@ -617,35 +616,33 @@ next_frame(struct gateway *gw, struct lws *wsi, struct conn *c,
 	return 0;
 }
 
-/* Writes the frames c is behind, several per callback while the kernel
- * takes them (a burst then costs one pass over the sockets, not one per
- * event), at most WRITE_BURST so one socket does not hold up the others. */
+/* Writes one frame per writeable callback. (Several per callback while
+ * lws_send_pipe_choked() says the kernel takes them was measured slower:
+ * 0.91-0.93 of the frame rate, 7.8 against 7.0 us of CPU per frame, as the
+ * check is a poll() per frame. Coalescing needs one write for several
+ * frames.) */
 static int
 ws_writeable(struct gateway *gw, struct lws *wsi, struct conn *c)
 {
-	for (int n = 0; n < WRITE_BURST; n++) {
-		struct gw_frame *f;
-		bool from_queue;
+	struct gw_frame *f;
+	bool from_queue;
 
-		if (n > 0 && lws_send_pipe_choked(wsi))
-			break;
-		if (next_frame(gw, wsi, c, &f) != 0)
-			return -1;
-		if (f == NULL)
-			return 0;
-		from_queue = f == c->q_head;
-		if (lws_write(wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT) <
-		    (int)f->len)
-			return -1;
-		gw->m_frames++;
-		gw->m_bytes += f->len;
-		if (from_queue) {
-			c->q_head = f->next;
-			if (c->q_head == NULL)
-				c->q_tail = NULL;
-			c->q_bytes -= f->len;
-			free(f);
-		}
+	if (next_frame(gw, wsi, c, &f) != 0)
+		return -1;
+	if (f == NULL)
+		return 0;
+	from_queue = f == c->q_head;
+	if (lws_write(wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT) <
+	    (int)f->len)
+		return -1;
+	gw->m_frames++;
+	gw->m_bytes += f->len;
+	if (from_queue) {
+		c->q_head = f->next;
+		if (c->q_head == NULL)
+			c->q_tail = NULL;
+		c->q_bytes -= f->len;
+		free(f);
 	}
 	if (c->q_head != NULL || c->ring_next < gw->ring.head)
 		lws_callback_on_writable(wsi);
