@@ -17,19 +17,25 @@
 /* Dead letters read back, newest first, to find each connector's last. */
 #define DEAD_SCAN 5000
 
-/* A field of an XINFO GROUPS entry (a flat name/value array) as a number,
- * or -1. */
-static long long
+/* A field of an XINFO GROUPS entry (a flat name/value array), or NULL. */
+static const redisReply *
 group_field(const redisReply *g, const char *name)
 {
 	for (size_t i = 0; i + 1 < g->elements; i += 2) {
-		const redisReply *k = g->element[i], *v = g->element[i + 1];
+		const redisReply *k = g->element[i];
 
-		if (k->type != REDIS_REPLY_STRING || strcmp(k->str, name) != 0)
-			continue;
-		return v->type == REDIS_REPLY_INTEGER ? v->integer : -1;
+		if (k->type == REDIS_REPLY_STRING && strcmp(k->str, name) == 0)
+			return g->element[i + 1];
 	}
-	return -1;
+	return NULL;
+}
+
+static long long
+group_int(const redisReply *g, const char *name)
+{
+	const redisReply *v = group_field(g, name);
+
+	return v != NULL && v->type == REDIS_REPLY_INTEGER ? v->integer : -1;
 }
 
 /* The group `group` of stream key: its lag (entries not read yet, -1 when
@@ -43,25 +49,19 @@ group_state(redisContext *rc, const char *key, const char *group,
 	bool found = false;
 
 	*lag = *pending = -1;
-	if (r != NULL && r->type == REDIS_REPLY_ARRAY) {
-		for (size_t i = 0; i < r->elements; i++) {
-			const redisReply *g = r->element[i];
+	for (size_t i = 0; r != NULL && r->type == REDIS_REPLY_ARRAY &&
+	    i < r->elements && !found; i++) {
+		const redisReply *g = r->element[i];
+		const redisReply *name;
 
-			if (g->type != REDIS_REPLY_ARRAY || g->elements < 2)
-				continue;
-			for (size_t k = 0; k + 1 < g->elements; k += 2)
-				if (g->element[k]->type == REDIS_REPLY_STRING &&
-				    strcmp(g->element[k]->str, "name") == 0 &&
-				    g->element[k + 1]->type ==
-				    REDIS_REPLY_STRING && strcmp(
-				    g->element[k + 1]->str, group) == 0)
-					found = true;
-			if (found) {
-				*lag = group_field(g, "lag");
-				*pending = group_field(g, "pending");
-				break;
-			}
-		}
+		if (g->type != REDIS_REPLY_ARRAY ||
+		    (name = group_field(g, "name")) == NULL ||
+		    name->type != REDIS_REPLY_STRING ||
+		    strcmp(name->str, group) != 0)
+			continue;
+		found = true;
+		*lag = group_int(g, "lag");
+		*pending = group_int(g, "pending");
 	}
 	if (r != NULL)
 		freeReplyObject(r);
@@ -208,6 +208,7 @@ ctl__connectors(struct ctl *ctl, int argc, char **argv)
 	for (size_t i = 0; i < ctl->cfg.nconnectors; i++) {
 		const struct inbox_connector_conf *cc = &ctl->cfg.connectors[i];
 		cJSON *c = cJSON_CreateObject(), *out;
+		long long queued;
 		int64_t old;
 
 		cJSON_AddItemToArray(arr, c);
@@ -220,18 +221,16 @@ ctl__connectors(struct ctl *ctl, int argc, char **argv)
 			cJSON_AddNullToObject(c, "team");
 		out = cJSON_AddObjectToObject(c, "out");
 		snprintf(key, sizeof(key), "%s%s", out_prefix, cc->id);
-		cJSON_AddNumberToObject(out, "length",
-		    (double)xlen(ctl->redis, key));
-		if (group_state(ctl->redis, key, "connector", &lag, &pending)) {
-			cJSON_AddNumberToObject(out, "lag", (double)lag);
-			cJSON_AddNumberToObject(out, "pending",
-			    (double)pending);
-		} else {
+		queued = xlen(ctl->redis, key);
+		cJSON_AddNumberToObject(out, "length", (double)queued);
+		if (!group_state(ctl->redis, key, "connector", &lag,
+		    &pending)) {
 			/* no connector has read its stream yet: all unread */
-			cJSON_AddNumberToObject(out, "lag",
-			    (double)xlen(ctl->redis, key));
-			cJSON_AddNumberToObject(out, "pending", 0);
+			lag = queued;
+			pending = 0;
 		}
+		cJSON_AddNumberToObject(out, "lag", (double)lag);
+		cJSON_AddNumberToObject(out, "pending", (double)pending);
 		if ((old = oldest_pending(ctl->redis, key, "connector")) > 0)
 			cJSON_AddNumberToObject(out, "oldest_pending",
 			    (double)old);

@@ -328,7 +328,8 @@ connector_status_envelope(const struct inbox_connector_conf *cc,
 	const char *thread = connector_item_str(item, "thread");
 	const char *cext = connector_item_str(item, "contact.external_id");
 	const char *cname = connector_item_str(item, "contact.name");
-	cJSON *env = cJSON_CreateObject(), *ct;
+	cJSON *env = cJSON_CreateObject(), *ct, *more = NULL;
+	bool first = true;
 	char ext[256];
 	char *s;
 
@@ -351,18 +352,15 @@ connector_status_envelope(const struct inbox_connector_conf *cc,
 	for (size_t i = 0; i < nids; i++) {
 		if (ids[i] == NULL || ids[i][0] == '\0')
 			continue;
-		if (cJSON_GetObjectItemCaseSensitive(env, "channel_message_id")
-		    == NULL)
+		if (first)
 			cJSON_AddStringToObject(env, "channel_message_id", ids[i]);
 		else {
-			cJSON *more = cJSON_GetObjectItemCaseSensitive(env,
-			    "channel_message_ids");
-
 			if (more == NULL)
 				more = cJSON_AddArrayToObject(env,
 				    "channel_message_ids");
 			cJSON_AddItemToArray(more, cJSON_CreateString(ids[i]));
 		}
+		first = false;
 	}
 	if (error != NULL)
 		cJSON_AddStringToObject(env, "error", error);
