@@ -142,29 +142,104 @@ gw_token_parse(const struct gateway *gw, const char *token,
 	return true;
 }
 
-/* Is the token revoked (logout)? Redis down: not known to be (logged). */
+/* ---- revocations ------------------------------------------------------
+ * A logout adds the token's nonce to the sorted set <prefix>:revoked
+ * (score: when the token expires) and announces it on inbox:events as
+ * token.revoked, so every gateway knows it without asking Redis at each
+ * handshake: the set is loaded when the request link comes up, and the
+ * events keep it current. */
+
+/* Drops the entries whose tokens have expired anyway. */
+static void
+revoked_prune(struct gateway *gw, int64_t now)
+{
+	for (size_t i = 0; i < gw->nrevoked;) {
+		if (gw->revoked[i].expires < now)
+			gw->revoked[i] = gw->revoked[--gw->nrevoked];
+		else
+			i++;
+	}
+}
+
+static bool
+revoked_has(const struct gateway *gw, const char *nonce)
+{
+	for (size_t i = 0; i < gw->nrevoked; i++)
+		if (memcmp(gw->revoked[i].nonce, nonce, 16) == 0)
+			return true;
+	return false;
+}
+
+void
+gw_revoked_add(struct gateway *gw, const char *nonce, int64_t expires)
+{
+	int64_t now = rt_now_ms();
+
+	if (expires >= now && !revoked_has(gw, nonce)) {
+		revoked_prune(gw, now);
+		gw->revoked = xrealloc(gw->revoked, (gw->nrevoked + 1) *
+		    sizeof(*gw->revoked));
+		memcpy(gw->revoked[gw->nrevoked].nonce, nonce, 16);
+		gw->revoked[gw->nrevoked].nonce[16] = '\0';
+		gw->revoked[gw->nrevoked++].expires = expires;
+	}
+	gw_sessions_revoke(gw, nonce);
+}
+
+void
+gw_revocations_finish(struct gateway *gw)
+{
+	free(gw->revoked);
+	gw->revoked = NULL;
+	gw->nrevoked = 0;
+}
+
+static void
+revocations_loaded(struct gateway *gw, struct gw_call *call, redisReply *r)
+{
+	free(call);
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+		log_warnx("gateway: cannot load the revoked tokens: %s",
+		    r != NULL && r->type == REDIS_REPLY_ERROR ? r->str :
+		    "redis went away (loaded when it is back)");
+		return;
+	}
+	for (size_t i = 0; i + 1 < r->elements; i += 2) {
+		const redisReply *n = r->element[i], *x = r->element[i + 1];
+
+		if (n->type == REDIS_REPLY_STRING && n->len == 16 &&
+		    x->type == REDIS_REPLY_STRING)
+			gw_revoked_add(gw, n->str, strtoll(x->str, NULL, 10));
+	}
+	if (!gw->revocations_known)
+		log_info("gateway: %zu revoked tokens known", gw->nrevoked);
+	gw->revocations_known = true;
+	gw_ready(gw);
+}
+
+void
+gw_revocations_load(struct gateway *gw)
+{
+	struct gw_call *call = xcalloc(1, sizeof(*call));
+	char now[32];
+	const char *argv[] = { "ZRANGEBYSCORE", gw->k_revoked, now, "+inf",
+	    "WITHSCORES" };
+
+	snprintf(now, sizeof(now), "%lld", (long long)rt_now_ms());
+	if (gw_call_send(gw, call, NULL, revocations_loaded, 5, argv,
+	    NULL) != 0)
+		free(call);
+}
+
+/* Is the token revoked (logout)? Before the list could be loaded (Redis
+ * down since the start) it is not known to be. */
 static bool
 revoked(struct gateway *gw, const struct gw_token *t)
 {
-	char key[192];
-	redisReply *r;
-	bool yes;
-
-	snprintf(key, sizeof(key), "%s:revoked:%s", gw->cfg->redis_prefix,
-	    t->nonce);
-	if (gw->redis == NULL && (gw->redis = rt_redis_connect(gw->cfg)) == NULL) {
-		log_warnx("gateway: cannot check token revocation: redis down");
-		return false;
-	}
-	r = redisCommand(gw->redis, "EXISTS %s", key);
-	if (r == NULL) {
-		redisFree(gw->redis);
-		gw->redis = NULL;
-		return false;
-	}
-	yes = r->type == REDIS_REPLY_INTEGER && r->integer > 0;
-	freeReplyObject(r);
-	return yes;
+	if (!gw->revocations_known)
+		log_warnx("gateway: token revocations not known yet (redis "
+		    "down): %s's token accepted", t->login);
+	return revoked_has(gw, t->nonce);
 }
 
 bool
@@ -195,43 +270,81 @@ gw_token_check(struct gateway *gw, const char *token, char *login,
 	return true;
 }
 
-char *
-gw_logout(struct gateway *gw, const char *token, int *status)
-{
+/* A logout waiting for Redis to keep the revocation. */
+struct logout_call {
+	struct gw_call call;
 	struct gw_token t;
-	char key[192], ttl[32];
-	redisReply *r;
+};
 
-	if (token == NULL || !gw_token_parse(gw, token, &t)) {
-		*status = 401;
-		return xstrdup("{\"ok\":false,\"error\":{\"code\":"
-		    "\"bad_token\",\"message\":\"invalid or expired token\"}}");
-	}
-	snprintf(key, sizeof(key), "%s:revoked:%s", gw->cfg->redis_prefix,
-	    t.nonce);
-	snprintf(ttl, sizeof(ttl), "%lld", (long long)(t.expires - rt_now_ms() +
-	    1000));
-	if (gw->redis == NULL)
-		gw->redis = rt_redis_connect(gw->cfg);
-	r = gw->redis ? redisCommand(gw->redis, "SET %s 1 PX %s", key, ttl) :
-	    NULL;
+static void
+logout_done(struct gateway *gw, struct gw_call *call, redisReply *r)
+{
+	struct logout_call *lc = (struct logout_call *)call;
+	char expires[32], data[96];
+	const char *argv[] = { "XADD", gw->k_events, "*", "event",
+	    "token.revoked", "data", data };
+
 	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-		if (r != NULL)
-			freeReplyObject(r);
-		else if (gw->redis != NULL) {
-			redisFree(gw->redis);
-			gw->redis = NULL;
-		}
+		log_warnx("gateway: logout of '%s' not kept: %s", lc->t.login,
+		    r != NULL ? r->str : "redis went away");
+		if (call->sock != NULL)
+			gw_sock_http(call->sock, 503, xstrdup("{\"ok\":false,"
+			    "\"error\":{\"code\":\"unavailable\",\"message\":"
+			    "\"redis unreachable: the token stays valid\"}}"));
+		free(lc);
+		return;
+	}
+	/* the other gateways close its sockets and refuse it from now on */
+	snprintf(data, sizeof(data), "{\"nonce\":\"%s\",\"expires\":%lld}",
+	    lc->t.nonce, (long long)lc->t.expires);
+	if (gw_redis_send(gw, 7, argv) != 0)
+		log_warnx("gateway: logout of '%s': other gateways not told "
+		    "(they learn it when they restart)", lc->t.login);
+	snprintf(expires, sizeof(expires), "(%lld", (long long)rt_now_ms());
+	{
+		const char *prune[] = { "ZREMRANGEBYSCORE", gw->k_revoked,
+		    "-inf", expires };
+
+		gw_redis_send(gw, 4, prune);
+	}
+	gw_revoked_add(gw, lc->t.nonce, lc->t.expires);
+	log_info("gateway: agent '%s' logged out", lc->t.login);
+	if (call->sock != NULL)
+		gw_sock_http(call->sock, 200, xstrdup("{\"ok\":true}"));
+	free(lc);
+}
+
+bool
+gw_logout(struct gateway *gw, struct gw_sock *sock, const char *token,
+    int *status, char **json)
+{
+	struct logout_call *lc;
+	char score[32];
+	const char *argv[4];
+
+	lc = xcalloc(1, sizeof(*lc));
+	if (token == NULL || !gw_token_parse(gw, token, &lc->t)) {
+		free(lc);
+		*status = 401;
+		*json = xstrdup("{\"ok\":false,\"error\":{\"code\":"
+		    "\"bad_token\",\"message\":\"invalid or expired token\"}}");
+		return false;
+	}
+	snprintf(score, sizeof(score), "%lld", (long long)lc->t.expires);
+	argv[0] = "ZADD";
+	argv[1] = gw->k_revoked;
+	argv[2] = score;
+	argv[3] = lc->t.nonce;
+	if (gw_call_send(gw, &lc->call, sock, logout_done, 4, argv,
+	    NULL) != 0) {
+		free(lc);
 		*status = 503;
-		return xstrdup("{\"ok\":false,\"error\":{\"code\":"
+		*json = xstrdup("{\"ok\":false,\"error\":{\"code\":"
 		    "\"unavailable\",\"message\":\"redis unreachable: the "
 		    "token stays valid\"}}");
+		return false;
 	}
-	freeReplyObject(r);
-	gw_sessions_revoke(gw, t.nonce);
-	log_info("gateway: agent '%s' logged out", t.login);
-	*status = 200;
-	return xstrdup("{\"ok\":true}");
+	return true;
 }
 
 static char *

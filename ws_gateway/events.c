@@ -1,13 +1,12 @@
 /*
- * Events: a thread reads inbox:events (XREAD BLOCK) and stages push frames;
- * lws_cancel_service() wakes the service thread, which moves them into the
- * ring that every session reads with its own tail. Only the service thread
- * touches the ring.
+ * Events: the entries the event link reads from inbox:events (redis.c)
+ * become push frames in the ring that every session reads with its own
+ * tail; token.revoked entries are the gateway's own (a logout on any
+ * gateway) and go to no socket.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -163,7 +162,8 @@ bool
 gw_frame_visible_to(const struct gateway *gw, struct gw_frame *f,
     const struct gw_session_view *v)
 {
-	if (!gw_frame_visible(f, v->login))
+	if (!gw_frame_visible(f, v->login) ||
+	    strcmp(f->name, "token.revoked") == 0)
 		return false;
 	if (f->to[0] != '\0')
 		return true;             /* addressed to this agent */
@@ -218,155 +218,34 @@ gw_command_result(const struct gw_pending *p, const struct gw_frame *e)
 	return f;
 }
 
-static void
-nap_ms(int ms)
-{
-	struct timespec ts = { 0, (long)ms * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-static void *
-reader_main(void *arg)
-{
-	struct gateway *gw = arg;
-	redisContext *c = NULL;
-	char last[64];
-
-	snprintf(last, sizeof(last), "%s", gw->start_id);
-	while (!atomic_load(&gw->reader_stop)) {
-		struct gw_frame *head = NULL, *tail = NULL;
-		redisReply *r;
-
-		if (c == NULL && (c = rt_redis_connect(gw->cfg)) == NULL) {
-			nap_ms(200);
-			continue;
-		}
-		r = redisCommand(c, "XREAD COUNT 512 BLOCK 500 STREAMS %s %s",
-		    gw->k_events, last);
-		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-			log_warnx("gateway: XREAD %s: %s", gw->k_events,
-			    r ? r->str : c->errstr);
-			if (r != NULL)
-				freeReplyObject(r);
-			redisFree(c);
-			c = NULL;
-			nap_ms(200);
-			continue;
-		}
-		if (r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
-			redisReply *entries = r->element[0]->element[1];
-
-			for (size_t i = 0; i < entries->elements; i++) {
-				redisReply *e = entries->element[i];
-				const char *ev = rt_entry_field(e->element[1],
-				    "event", NULL);
-				const char *data = rt_entry_field(e->element[1],
-				    "data", NULL);
-				struct gw_frame *f;
-
-				snprintf(last, sizeof(last), "%s",
-				    e->element[0]->str);
-				if (ev == NULL || data == NULL)
-					continue;
-				f = gw_event_frame(last, ev, data,
-				    rt_entry_field(e->element[1], "to", NULL),
-				    rt_entry_field(e->element[1], "cmd_id",
-				    NULL));
-				if (tail != NULL)
-					tail->next = f;
-				else
-					head = f;
-				tail = f;
-			}
-		}
-		freeReplyObject(r);
-		if (head != NULL) {
-			pthread_mutex_lock(&gw->lock);
-			if (gw->staged_tail != NULL)
-				gw->staged_tail->next = head;
-			else
-				gw->staged = head;
-			gw->staged_tail = tail;
-			pthread_mutex_unlock(&gw->lock);
-			lws_cancel_service(gw->lws);
-		}
-	}
-	if (c != NULL)
-		redisFree(c);
-	return NULL;
-}
-
-int
-gw_reader_start(struct gateway *gw)
-{
-	redisContext *c = rt_redis_connect(gw->cfg);
-
-	/* Start at the newest event: a socket sees events from its connection
-	 * on; older ones come through `subscribe`. */
-	snprintf(gw->start_id, sizeof(gw->start_id), "$");
-	if (c != NULL) {
-		redisReply *r = redisCommand(c, "XREVRANGE %s + - COUNT 1",
-		    gw->k_events);
-
-		snprintf(gw->start_id, sizeof(gw->start_id), "0-0");
-		if (r != NULL && r->type == REDIS_REPLY_ARRAY &&
-		    r->elements == 1)
-			snprintf(gw->start_id, sizeof(gw->start_id), "%s",
-			    r->element[0]->element[0]->str);
-		if (r != NULL)
-			freeReplyObject(r);
-		redisFree(c);
-	}
-	if (strcmp(gw->start_id, "$") == 0)
-		log_warnx("gateway: redis unreachable; events start when it is");
-	atomic_store(&gw->reader_stop, false);
-	if (pthread_create(&gw->reader, NULL, reader_main, gw) != 0) {
-		log_warn("gateway: pthread_create");
-		return INBOX_EIO;
-	}
-	gw->reader_started = true;
-	return 0;
-}
-
 void
-gw_reader_stop(struct gateway *gw)
+gw_event_entry(struct gateway *gw, const char *id, const redisReply *fields)
 {
-	struct gw_frame *f, *next;
+	const char *ev = rt_entry_field(fields, "event", NULL);
+	const char *data = rt_entry_field(fields, "data", NULL);
+	struct gw_frame *f;
+	size_t slot;
 
-	if (gw->reader_started) {
-		atomic_store(&gw->reader_stop, true);
-		pthread_join(gw->reader, NULL);
-		gw->reader_started = false;
+	if (ev == NULL || data == NULL)
+		return;
+	if (strcmp(ev, "token.revoked") == 0) {
+		cJSON *d = cJSON_Parse(data);
+		const cJSON *n = cJSON_GetObjectItemCaseSensitive(d, "nonce");
+		const cJSON *x = cJSON_GetObjectItemCaseSensitive(d, "expires");
+
+		if (cJSON_IsString(n) && strlen(n->valuestring) == 16 &&
+		    cJSON_IsNumber(x))
+			gw_revoked_add(gw, n->valuestring,
+			    (int64_t)x->valuedouble);
+		cJSON_Delete(d);
+		return;
 	}
-	for (f = gw->staged; f != NULL; f = next) {
-		next = f->next;
-		free(f);
-	}
-	gw->staged = gw->staged_tail = NULL;
-}
-
-size_t
-gw_ring_take_staged(struct gateway *gw)
-{
-	struct gw_frame *f, *next;
-	size_t n = 0;
-
-	pthread_mutex_lock(&gw->lock);
-	f = gw->staged;
-	gw->staged = gw->staged_tail = NULL;
-	pthread_mutex_unlock(&gw->lock);
-	for (; f != NULL; f = next) {
-		size_t slot = gw->ring.head % gw->ring.size;
-
-		next = f->next;
-		f->next = NULL;
-		free(gw->ring.slots[slot]);
-		gw->ring.slots[slot] = f;
-		gw->ring.head++;
-		n++;
-	}
-	return n;
+	f = gw_event_frame(id, ev, data, rt_entry_field(fields, "to", NULL),
+	    rt_entry_field(fields, "cmd_id", NULL));
+	slot = gw->ring.head % gw->ring.size;
+	free(gw->ring.slots[slot]);
+	gw->ring.slots[slot] = f;
+	gw->ring.head++;
 }
 
 void

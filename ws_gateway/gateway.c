@@ -1,7 +1,7 @@
 /*
  * The gateway's lws server: static files of the web client, POST /api/login,
  * and the websocket /ws?token=... One protocol handles both HTTP and the
- * websocket; each connection's user data is a `struct conn`.
+ * websocket; each connection's user data is a `struct gw_sock`.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,14 +24,16 @@
 #define RX_MAX (64 * 1024)
 #define QUEUE_MAX_BYTES (64u * 1024 * 1024)
 
-struct conn {
+struct gw_sock {
 	struct lws *wsi;
+	struct lws_dll2_owner calls;  /* Redis requests in flight for it */
 	/* http */
 	char *body;
 	size_t len;
 	bool too_large;
 	bool logout;             /* the body is for /api/logout */
 	bool plain;              /* the answer is text/plain (metrics) */
+	bool waiting;            /* the answer comes with a Redis reply */
 	int status;
 	char *answer;            /* JSON, malloc'd */
 	char extra_headers[160]; /* e.g. Retry-After */
@@ -58,8 +60,17 @@ struct conn {
 	size_t npend;
 };
 
+static int callback(struct lws *wsi, enum lws_callback_reasons reason,
+    void *user, void *in, size_t len);
+
+static const struct lws_protocols protocols[] = {
+	{ "inbox", callback, sizeof(struct gw_sock), 4096, 0, NULL, 0 },
+	RT_LWS_REDIS_PROTOCOL,   /* the Redis links' sockets */
+	{ NULL, NULL, 0, 0, 0, NULL, 0 },
+};
+
 static void
-conn_http_reset(struct conn *c)
+conn_http_reset(struct gw_sock *c)
 {
 	free(c->body);
 	free(c->answer);
@@ -69,6 +80,7 @@ conn_http_reset(struct conn *c)
 	c->too_large = false;
 	c->logout = false;
 	c->plain = false;
+	c->waiting = false;
 	c->status = 0;
 	c->extra_headers[0] = '\0';
 	free(c->static_path);
@@ -76,7 +88,7 @@ conn_http_reset(struct conn *c)
 }
 
 static void
-conn_ws_finish(struct conn *c)
+conn_ws_finish(struct gw_sock *c)
 {
 	struct gw_frame *f, *next;
 
@@ -96,8 +108,21 @@ conn_ws_finish(struct conn *c)
 	c->pend = NULL;
 }
 
+/* The connection closes: the replies of its calls find no socket. */
 static void
-enqueue(struct conn *c, struct gw_frame *f)
+calls_detach(struct gw_sock *c)
+{
+	lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1,
+	    lws_dll2_get_head(&c->calls)) {
+		struct gw_call *call = lws_container_of(d, struct gw_call, node);
+
+		lws_dll2_remove(d);
+		call->sock = NULL;
+	} lws_end_foreach_dll_safe(d, d1);
+}
+
+static void
+enqueue(struct gw_sock *c, struct gw_frame *f)
 {
 	for (; f != NULL; f = f->next) {
 		c->q_bytes += f->len;
@@ -147,7 +172,7 @@ metrics_text(struct gateway *gw)
 }
 
 static int
-http_answer(struct lws *wsi, struct conn *c)
+http_answer(struct lws *wsi, struct gw_sock *c)
 {
 	size_t n = strlen(c->answer);
 	unsigned char hdr[LWS_PRE + 512];
@@ -176,7 +201,7 @@ http_answer(struct lws *wsi, struct conn *c)
 }
 
 static void
-set_answer(struct lws *wsi, struct conn *c, int status, char *json)
+set_answer(struct lws *wsi, struct gw_sock *c, int status, char *json)
 {
 	c->status = status;
 	c->answer = json;
@@ -207,7 +232,7 @@ mime_of(const char *path)
 
 /* Sends the web client file the request asked for (from the cache). */
 static int
-static_answer(struct gateway *gw, struct lws *wsi, struct conn *c)
+static_answer(struct gateway *gw, struct lws *wsi, struct gw_sock *c)
 {
 	const struct gw_static *e = gw_static_get(gw, c->static_path);
 	unsigned char hdr[LWS_PRE + 1024];
@@ -260,7 +285,7 @@ static_answer(struct gateway *gw, struct lws *wsi, struct conn *c)
 
 /* A file of the web root; names are [A-Za-z0-9._-/] without "..". */
 static int
-serve_file(struct gateway *gw, struct lws *wsi, struct conn *c,
+serve_file(struct gateway *gw, struct lws *wsi, struct gw_sock *c,
     const char *uri)
 {
 	char path[4200], hv[256];
@@ -325,13 +350,15 @@ serve_blob(struct gateway *gw, struct lws *wsi, const char *hex)
 }
 
 static int
-on_http(struct gateway *gw, struct lws *wsi, struct conn *c, const char *uri)
+on_http(struct gateway *gw, struct lws *wsi, struct gw_sock *c, const char *uri)
 {
 	bool post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
 
 	conn_http_reset(c);
 	if (strcmp(uri, "/healthz") == 0) {
-		set_answer(wsi, c, 200, xstrdup("{\"ok\":true}"));
+		set_answer(wsi, c, gw->ready ? 200 : 503, xstrdup(gw->ready ?
+		    "{\"ok\":true}" : "{\"ok\":false,\"error\":{\"code\":"
+		    "\"starting\",\"message\":\"loading the revoked tokens\"}}"));
 		return 0;
 	}
 	if (strcmp(uri, "/metrics") == 0) {
@@ -353,9 +380,12 @@ on_http(struct gateway *gw, struct lws *wsi, struct conn *c, const char *uri)
 		if (lws_hdr_copy(wsi, auth, sizeof(auth),
 		    WSI_TOKEN_HTTP_AUTHORIZATION) > 7 &&
 		    strncmp(auth, "Bearer ", 7) == 0) {
-			char *json = gw_logout(gw, auth + 7, &status);
+			char *json;
 
-			set_answer(wsi, c, status, json);
+			if (!gw_logout(gw, c, auth + 7, &status, &json))
+				set_answer(wsi, c, status, json);
+			else
+				c->waiting = true;
 			return 0;
 		}
 		c->logout = true;        /* or as {"token": ...} in the body */
@@ -417,7 +447,7 @@ origin_ok(struct gateway *gw, struct lws *wsi)
 }
 
 static bool
-ws_authorize(struct gateway *gw, struct lws *wsi, struct conn *c)
+ws_authorize(struct gateway *gw, struct lws *wsi, struct gw_sock *c)
 {
 	char uri[256], token[512];
 	struct gw_token t;
@@ -438,30 +468,36 @@ ws_authorize(struct gateway *gw, struct lws *wsi, struct conn *c)
 	return true;
 }
 
+/* Closes another websocket than the one whose callback runs. */
+static void
+sock_close(struct gw_sock *c, int status, const char *reason)
+{
+	lws_close_reason(c->wsi, (enum lws_close_status)status,
+	    (unsigned char *)reason, strlen(reason));
+	lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+}
+
 void
 gw_sessions_revoke(struct gateway *gw, const char *nonce)
 {
 	lws_start_foreach_dll(struct lws_dll2 *, d,
 	    lws_dll2_get_head(&gw->sessions)) {
-		struct conn *c = lws_container_of(d, struct conn, node);
+		struct gw_sock *c = lws_container_of(d, struct gw_sock, node);
 
-		if (strcmp(c->nonce, nonce) == 0) {
-			lws_close_reason(c->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
-			    (unsigned char *)"logged out", 10);
-			lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND,
-			    LWS_TO_KILL_ASYNC);
-		}
+		if (strcmp(c->nonce, nonce) == 0)
+			sock_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+			    "logged out");
 	} lws_end_foreach_dll(d);
 }
 
 static void
-queue_text(struct conn *c, const char *text)
+queue_text(struct gw_sock *c, const char *text)
 {
 	enqueue(c, gw_frame_new(text, strlen(text)));
 }
 
 static int
-ws_receive(struct gateway *gw, struct lws *wsi, struct conn *c,
+ws_receive(struct gateway *gw, struct lws *wsi, struct gw_sock *c,
     const void *in, size_t len)
 {
 	struct gw_frame *replay = NULL;
@@ -501,11 +537,13 @@ ws_receive(struct gateway *gw, struct lws *wsi, struct conn *c,
 		return 0;
 	}
 	memset(&slot, 0, sizeof(slot));
-	answer = gw_request(gw, c->rx, c->rx_len, &c->view, &replay, &slot);
+	answer = gw_request(gw, c->rx, c->rx_len, &c->view, c, &replay, &slot);
 	free(c->rx);
 	c->rx = NULL;
 	c->rx_len = 0;
 	enqueue(c, replay);
+	if (answer == NULL && slot.cmd_id[0] == '\0')
+		return 0;        /* answered when Redis replies */
 	if (answer == NULL) {
 		/* answered when its event comes by */
 		if (c->pend == NULL)
@@ -529,7 +567,7 @@ ws_receive(struct gateway *gw, struct lws *wsi, struct conn *c,
  * far behind): the command may still be applied later, and its event will
  * show it. */
 static void
-expire_pending(struct lws *wsi, struct conn *c)
+expire_pending(struct lws *wsi, struct gw_sock *c)
 {
 	int64_t now = rt_now_ms(), next = 0;
 
@@ -563,7 +601,7 @@ expire_pending(struct lws *wsi, struct conn *c)
 
 /* Queues the result of the pending command e answers, if any. */
 static bool
-answer_pending(struct conn *c, const struct gw_frame *e)
+answer_pending(struct gw_sock *c, const struct gw_frame *e)
 {
 	for (size_t i = 0; i < c->npend; i++) {
 		if (strcmp(c->pend[i].cmd_id, e->cmd_id) != 0)
@@ -580,11 +618,12 @@ answer_pending(struct conn *c, const struct gw_frame *e)
  * events of the ring it may see. Sets *f (NULL: nothing to send); returns
  * -1 when the socket fell behind the ring and is closed with resync. */
 static int
-next_frame(struct gateway *gw, struct lws *wsi, struct conn *c,
+next_frame(struct gateway *gw, struct lws *wsi, struct gw_sock *c,
     struct gw_frame **f)
 {
 	*f = c->q_head;
-	while (*f == NULL && c->ring_next < gw->ring.head) {
+	while (*f == NULL && c->view.replaying == 0 &&
+	    c->ring_next < gw->ring.head) {
 		struct gw_frame *e;
 
 		if (gw->ring.head - c->ring_next > gw->ring.size) {
@@ -622,7 +661,7 @@ next_frame(struct gateway *gw, struct lws *wsi, struct conn *c,
  * check is a poll() per frame. Coalescing needs one write for several
  * frames.) */
 static int
-ws_writeable(struct gateway *gw, struct lws *wsi, struct conn *c)
+ws_writeable(struct gateway *gw, struct lws *wsi, struct gw_sock *c)
 {
 	struct gw_frame *f;
 	bool from_queue;
@@ -644,9 +683,61 @@ ws_writeable(struct gateway *gw, struct lws *wsi, struct conn *c)
 		c->q_bytes -= f->len;
 		free(f);
 	}
-	if (c->q_head != NULL || c->ring_next < gw->ring.head)
+	if (c->q_head != NULL || (c->view.replaying == 0 &&
+	    c->ring_next < gw->ring.head))
 		lws_callback_on_writable(wsi);
 	return 0;
+}
+
+void
+gw_sock_result(struct gw_sock *c, struct gw_frame *replay, char *json)
+{
+	enqueue(c, replay);
+	queue_text(c, json);
+	free(json);
+	lws_callback_on_writable(c->wsi);
+}
+
+void
+gw_sock_http(struct gw_sock *c, int status, char *json)
+{
+	set_answer(c->wsi, c, status, json);
+}
+
+struct gw_session_view *
+gw_sock_view(struct gw_sock *c)
+{
+	return &c->view;
+}
+
+struct lws_dll2_owner *
+gw_sock_calls(struct gw_sock *c)
+{
+	return &c->calls;
+}
+
+void
+gw_sock_cmd_failed(struct gw_sock *c, const char *cmd_id, const char *message)
+{
+	for (size_t i = 0; i < c->npend; i++) {
+		struct gw_pending *p = &c->pend[i];
+		size_t n;
+		char *buf;
+
+		if (strcmp(p->cmd_id, cmd_id) != 0)
+			continue;
+		n = strlen(p->req) + strlen(message) + 128;
+		buf = xmalloc(n);
+		snprintf(buf, n, "{\"type\":\"result\",\"req\":%s,\"ok\":false,"
+		    "\"error\":{\"code\":\"unavailable\",\"message\":\"%s\"}}",
+		    p->req, message);
+		queue_text(c, buf);
+		free(buf);
+		free(p->req);
+		*p = c->pend[--c->npend];
+		lws_callback_on_writable(c->wsi);
+		return;
+	}
 }
 
 /* A socket that does not read (its send buffer full) is never writeable,
@@ -658,7 +749,7 @@ cut_laggards(struct gateway *gw)
 {
 	lws_start_foreach_dll(struct lws_dll2 *, d,
 	    lws_dll2_get_head(&gw->sessions)) {
-		struct conn *c = lws_container_of(d, struct conn, node);
+		struct gw_sock *c = lws_container_of(d, struct gw_sock, node);
 
 		if (!c->cut && gw->ring.head - c->ring_next > gw->ring.size) {
 			log_warnx("gateway: %s fell %llu events behind; closing "
@@ -666,12 +757,16 @@ cut_laggards(struct gateway *gw)
 			    (gw->ring.head - c->ring_next));
 			c->cut = true;
 			gw->m_cut++;
-			lws_close_reason(c->wsi, (enum lws_close_status)4000,
-			    (unsigned char *)"resync", 6);
-			lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND,
-			    LWS_TO_KILL_ASYNC);
+			sock_close(c, 4000, "resync");
 		}
 	} lws_end_foreach_dll(d);
+}
+
+void
+gw_events_arrived(struct gateway *gw)
+{
+	cut_laggards(gw);
+	lws_callback_on_writable_all_protocol(gw->lws, &protocols[0]);
 }
 
 void
@@ -685,7 +780,7 @@ gw_typing(struct gateway *gw, const char *login, uint64_t conv_id,
 	    "\"%s\"}}", (unsigned long long)conv_id, login);
 	lws_start_foreach_dll(struct lws_dll2 *, d,
 	    lws_dll2_get_head(&gw->sessions)) {
-		struct conn *c = lws_container_of(d, struct conn, node);
+		struct gw_sock *c = lws_container_of(d, struct gw_sock, node);
 
 		if (strcmp(c->login, login) != 0 && !c->cut &&
 		    c->q_bytes < QUEUE_MAX_BYTES &&
@@ -696,20 +791,13 @@ gw_typing(struct gateway *gw, const char *login, uint64_t conv_id,
 	} lws_end_foreach_dll(d);
 }
 
-static int callback(struct lws *wsi, enum lws_callback_reasons reason,
-    void *user, void *in, size_t len);
-
-static const struct lws_protocols protocols[] = {
-	{ "inbox", callback, sizeof(struct conn), 4096, 0, NULL, 0 },
-	{ NULL, NULL, 0, 0, 0, NULL, 0 },
-};
 
 static int
 callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     void *in, size_t len)
 {
 	struct gateway *gw = lws_context_user(lws_get_context(wsi));
-	struct conn *c = user;
+	struct gw_sock *c = user;
 	int status;
 
 	switch (reason) {
@@ -717,7 +805,7 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		c->wsi = wsi;
 		return on_http(gw, wsi, c, in);
 	case LWS_CALLBACK_HTTP_BODY:
-		if (c->too_large || c->status != 0)
+		if (c->too_large || c->status != 0 || c->waiting || len == 0)
 			return 0;
 		if (c->len + len > LOGIN_BODY_MAX) {
 			c->too_large = true;
@@ -728,7 +816,7 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		c->len += len;
 		return 0;
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-		if (c->status != 0)
+		if (c->status != 0 || c->waiting)
 			return 0;
 		if (c->too_large) {
 			set_answer(wsi, c, 413, xstrdup("{\"ok\":false,\"error\":"
@@ -741,11 +829,14 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			    c->len);
 			const cJSON *t = cJSON_GetObjectItemCaseSensitive(b,
 			    "token");
-			char *json = gw_logout(gw, cJSON_IsString(t) ?
-			    t->valuestring : NULL, &status);
+			char *json;
 
+			if (!gw_logout(gw, c, cJSON_IsString(t) ?
+			    t->valuestring : NULL, &status, &json))
+				set_answer(wsi, c, status, json);
+			else
+				c->waiting = true;
 			cJSON_Delete(b);
-			set_answer(wsi, c, status, json);
 			return 0;
 		}
 		{
@@ -778,11 +869,18 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_CLOSED_HTTP:
 		/* also for a connection that closed before it had user data
 		 * (a TLS handshake that failed) */
-		if (c != NULL)
+		if (c != NULL) {
+			calls_detach(c);
 			conn_http_reset(c);
+		}
 		return 0;
 
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		if (!gw->ready) {
+			lws_return_http_status(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE,
+			    "starting: try again in a moment");
+			return -1;
+		}
 		if (!ws_authorize(gw, wsi, c)) {
 			lws_return_http_status(wsi, HTTP_STATUS_UNAUTHORIZED,
 			    "invalid or missing token");
@@ -826,18 +924,12 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		if (c == NULL)
 			return 0;
 		log_info("gateway: %s disconnected", c->login);
+		calls_detach(c);
 		conn_ws_finish(c);
 		if (c->ws) {
 			c->ws = false;
 			lws_dll2_remove(&c->node);
 			gw_presence_close(gw, c->login);
-		}
-		return 0;
-	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-		if (gw != NULL && gw_ring_take_staged(gw) > 0) {
-			cut_laggards(gw);
-			lws_callback_on_writable_all_protocol(gw->lws,
-			    &protocols[0]);
 		}
 		return 0;
 	default:
@@ -851,6 +943,10 @@ static const lws_retry_bo_t keepalive = {
 	.secs_since_valid_hangup = 60,
 };
 
+/* lws's own loop (poll) serves the sockets and the Redis links: measured
+ * twice as fast as lws on a libuv loop for the fan-out (docs/
+ * performance.md), where every change of a socket's POLLOUT is an
+ * epoll_ctl. */
 struct gateway *
 gateway_create(const struct inbox_config *cfg)
 {
@@ -860,9 +956,9 @@ gateway_create(const struct inbox_config *cfg)
 	gw->cfg = cfg;
 	rt_key(gw->k_events, sizeof(gw->k_events), cfg, "events");
 	rt_key(gw->k_cmd, sizeof(gw->k_cmd), cfg, "cmd");
+	rt_key(gw->k_revoked, sizeof(gw->k_revoked), cfg, "revoked");
 	snprintf(gw->cmd_prefix, sizeof(gw->cmd_prefix), "gw%ld.%lld",
 	    (long)getpid(), (long long)rt_now_ms());
-	pthread_mutex_init(&gw->lock, NULL);
 	gw->ring.size = (size_t)cfg->gateway_ring_size;
 	gw->ring.slots = xcalloc(gw->ring.size, sizeof(*gw->ring.slots));
 	if (sodium_init() < 0 || gw_secret_load(gw) != 0)
@@ -902,22 +998,42 @@ gateway_create(const struct inbox_config *cfg)
 		goto err;
 	}
 	gw_store(gw); /* may not exist yet: opened again on first use */
-	if (gw_reader_start(gw) != 0)
-		goto err_lws;
 	return gw;
 
-err_lws:
-	lws_context_destroy(gw->lws);
 err:
 	gw_ring_finish(&gw->ring);
-	pthread_mutex_destroy(&gw->lock);
 	free(gw);
 	return NULL;
 }
 
+void
+gw_ready(struct gateway *gw)
+{
+	lws_sul_cancel(&gw->start_sul);
+	if (gw->ready)
+		return;
+	gw->ready = true;
+	log_info("gateway ready: http://%s:%d/", gw->cfg->gateway_listen,
+	    gw->cfg->gateway_port);
+}
+
+/* Redis did not answer in time: serve without the revocations (loaded
+ * when it is back). */
+static void
+start_timeout(lws_sorted_usec_list_t *sul)
+{
+	struct gateway *gw = lws_container_of(sul, struct gateway, start_sul);
+
+	if (!gw->ready) {
+		log_warnx("gateway: redis unreachable: serving without the "
+		    "list of revoked tokens until it is back");
+		gw_ready(gw);
+	}
+}
+
 /* SIGHUP: the new configuration applies to what is read per request
  * (visibility, origins, away time, token lifetime); sockets stay open.
- * The old one stays alive: the reader thread may still read it. */
+ * The old one stays alive while anything may still point into it. */
 static void
 reload(void *arg)
 {
@@ -935,14 +1051,28 @@ reload(void *arg)
 int
 gateway_run(struct gateway *gw)
 {
+	int ms = gw->cfg->redis_timeout_ms > 0 ? gw->cfg->redis_timeout_ms :
+	    1000;
+	int64_t until;
+
 	gw->stop.hup = reload;
 	gw->stop.hup_arg = gw;
 	rt_lws_stop_start(&gw->stop, gw->lws);
+	lws_sul_schedule(gw->lws, 0, &gw->start_sul, start_timeout,
+	    (lws_usec_t)ms * LWS_US_PER_MS);
+	gw_redis_start(gw);
 	gw_presence_start(gw);
-	log_info("gateway ready: http://%s:%d/", gw->cfg->gateway_listen,
-	    gw->cfg->gateway_port);
 	rt_lws_serve(&gw->stop);
+	/* SIGTERM: say the agents of this gateway went offline, then let
+	 * the request link deliver what is due (a second at most) */
 	log_info("gateway: stopping");
+	gw_presence_finish(gw);
+	gw->stopping = true;
+	gw_redis_stop(gw);
+	until = rt_now_ms() + 1000;
+	while (!gw_redis_idle(gw) && rt_now_ms() < until &&
+	    lws_service(gw->lws, 0) >= 0)
+		;
 	return 0;
 }
 
@@ -951,16 +1081,13 @@ gateway_destroy(struct gateway *gw)
 {
 	if (gw == NULL)
 		return;
-	gw_reader_stop(gw);
 	gw_presence_finish(gw);
+	lws_context_destroy(gw->lws);
 	gw_login_finish(gw);
 	gw_static_finish(gw);
-	lws_context_destroy(gw->lws);
+	gw_revocations_finish(gw);
 	gw_ring_finish(&gw->ring);
-	if (gw->redis != NULL)
-		redisFree(gw->redis);
 	store_close(gw->store);
-	pthread_mutex_destroy(&gw->lock);
 	sodium_memzero(gw->secret, sizeof(gw->secret));
 	for (size_t i = 0; i < gw->nreloaded; i++) {
 		inbox_config_finish(gw->reloaded[i]);

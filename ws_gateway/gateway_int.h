@@ -2,11 +2,10 @@
 #ifndef INBOX_WS_GATEWAY_GATEWAY_INT_H
 #define INBOX_WS_GATEWAY_GATEWAY_INT_H
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <libwebsockets.h>
 
@@ -40,23 +39,56 @@ struct gw_frame {
 	unsigned char buf[];     /* LWS_PRE + len (+1 for a NUL) */
 };
 
-/* The events the reader thread hands over, and the ring sessions read. */
+/* The events read from inbox:events, which every session reads with its
+ * own tail. */
 struct gw_ring {
 	struct gw_frame **slots;
 	size_t size;
 	uint64_t head;           /* frames ever inserted */
 };
 
+struct gateway;
+
+/* A connection to Redis on lws's loop (hiredis' async client); it
+ * reconnects by itself (redis.c). */
+struct gw_link {
+	struct gateway *gw;
+	const char *name;        /* "requests" or "events" (logs) */
+	redisAsyncContext *ac;   /* NULL while down */
+	bool up;
+	bool warned;             /* the outage was logged */
+	lws_sorted_usec_list_t retry;
+};
+
+/* A revoked token (logout), known until it would have expired. */
+struct gw_revoked {
+	char nonce[17];
+	int64_t expires;
+};
+
 struct gateway {
 	const struct inbox_config *cfg;
-	struct lws_context *lws;
+	struct lws_context *lws; /* its loop serves the Redis links too */
 	struct store *store;     /* opened on first use, read-only */
-	redisContext *redis;     /* the service thread's own (subscribe) */
-	char k_events[128], k_cmd[128];
+	struct gw_link req_link; /* commands, logout, subscribe, SLA reads */
+	struct gw_link ev_link;  /* XREAD BLOCK on inbox:events */
+	char ev_last[64];        /* the last event read ("" before the first
+	                          * connection found the stream's end) */
+	lws_sorted_usec_list_t ev_retry;    /* XREAD again after an error */
+	lws_sorted_usec_list_t start_sul;   /* ready without Redis after a
+	                                     * while */
+	bool ready;              /* websockets accepted (see gw_ready) */
+	bool stopping;
+	struct rt_lws_stop stop;
+	char k_events[128], k_cmd[128], k_revoked[128];
 	char cmd_prefix[64];     /* cmd_ids are <prefix>.<n> */
 	uint64_t cmd_seq;
 	unsigned char secret[32];
-	struct rt_lws_stop stop;
+	/* tokens revoked by a logout (loaded from Redis, then from
+	 * token.revoked events); revocations_known once loaded */
+	struct gw_revoked *revoked;
+	size_t nrevoked;
+	bool revocations_known;
 
 	struct gw_ring ring;
 
@@ -75,14 +107,6 @@ struct gateway {
 	struct gw_agent_socks *socks;
 	size_t nsocks;
 	lws_sorted_usec_list_t presence_sul;
-
-	/* reader thread */
-	pthread_t reader;
-	bool reader_started;
-	atomic_bool reader_stop;
-	pthread_mutex_t lock;    /* guards staged */
-	struct gw_frame *staged, *staged_tail;
-	char start_id[64];       /* where the reader starts */
 };
 
 /* events.c */
@@ -94,11 +118,61 @@ struct gw_frame *gw_event_frame(const char *id, const char *event,
     const char *data, const char *to, const char *cmd_id);
 /* Whether an event frame may go to the agent `login`. */
 bool gw_frame_visible(const struct gw_frame *f, const char *login);
-int gw_reader_start(struct gateway *gw);
-void gw_reader_stop(struct gateway *gw);
-/* Moves staged frames into the ring; returns how many. */
-size_t gw_ring_take_staged(struct gateway *gw);
+/* Handles one entry of inbox:events: a push frame into the ring, or an
+ * internal event the gateway acts on (token.revoked). */
+void gw_event_entry(struct gateway *gw, const char *id,
+    const redisReply *fields);
 void gw_ring_finish(struct gw_ring *ring);
+/* gateway.c: events reached the ring: wakes the sockets that may send. */
+void gw_events_arrived(struct gateway *gw);
+
+/* redis.c: the links. */
+void gw_redis_start(struct gateway *gw);
+/* Disconnects both links, the request link after its pending replies
+ * (SIGTERM); gw_redis_idle() tells when both are closed. */
+void gw_redis_stop(struct gateway *gw);
+bool gw_redis_idle(const struct gateway *gw);
+/* A socket of gateway.c (struct conn), opaque elsewhere. */
+struct gw_sock;
+struct gw_call;
+/* Called with the reply of a call (NULL: the link went down), call->sock
+ * NULL when its connection closed first. Frees the call, or sends it
+ * again with gw_call_send. */
+typedef void gw_call_fn(struct gateway *gw, struct gw_call *call,
+    redisReply *r);
+/* A Redis request on behalf of a connection: embed it first in the
+ * caller's own struct. */
+struct gw_call {
+	struct lws_dll2 node;    /* in its socket's calls */
+	struct gw_sock *sock;    /* NULL: none, or it closed */
+	gw_call_fn *fn;
+};
+/* Sends a command on the request link; fn gets the reply. Returns 0, or
+ * INBOX_EUNAVAIL when the link is down (nothing sent, call still the
+ * caller's). */
+int gw_call_send(struct gateway *gw, struct gw_call *call,
+    struct gw_sock *sock, gw_call_fn *fn, int argc, const char **argv,
+    const size_t *lens);
+/* A command whose answer nobody waits for (errors are logged). Returns 0
+ * or INBOX_EUNAVAIL. */
+int gw_redis_send(struct gateway *gw, int argc, const char **argv);
+
+/* gateway.c: what a deferred answer needs of its socket. */
+/* Queues replayed frames, then the result frame (JSON, taken), and wakes
+ * the socket. */
+void gw_sock_result(struct gw_sock *s, struct gw_frame *replay, char *json);
+/* An HTTP answer (JSON, taken). */
+void gw_sock_http(struct gw_sock *s, int status, char *json);
+struct gw_session_view *gw_sock_view(struct gw_sock *s);
+/* The calls in flight for the socket (closing it detaches them). */
+struct lws_dll2_owner *gw_sock_calls(struct gw_sock *s);
+/* The gateway is ready (/healthz answers 200 and websockets are let in)
+ * once the revocations are loaded, or without them when Redis did not
+ * answer in time. */
+void gw_ready(struct gateway *gw);
+/* Answers the socket's pending command cmd_id with an error. */
+void gw_sock_cmd_failed(struct gw_sock *s, const char *cmd_id,
+    const char *message);
 
 /* static.c: a file of the web root, cached with its gzip form; NULL when
  * missing or too large. Valid until the next call. */
@@ -143,10 +217,18 @@ bool gw_token_parse(const struct gateway *gw, const char *token,
  * password. */
 bool gw_token_check(struct gateway *gw, const char *token, char *login,
     size_t loginlen, struct gw_token *t);
-/* POST /api/logout: revokes the token (in Redis, until it expires) and
- * closes its sockets. Sets *status; returns the JSON answer. */
-char *gw_logout(struct gateway *gw, const char *token, int *status);
-/* gateway.c: closes the sockets opened with the token `nonce`. */
+/* POST /api/logout: revokes the token (in Redis, until it expires; the
+ * other gateways learn it from a token.revoked event) and closes its
+ * sockets. Returns true when the answer comes later through
+ * gw_sock_http; else sets *status and *json. */
+bool gw_logout(struct gateway *gw, struct gw_sock *sock, const char *token,
+    int *status, char **json);
+/* Loads the revoked tokens from Redis (the request link came up). */
+void gw_revocations_load(struct gateway *gw);
+/* Notes a revocation (from a token.revoked event) and closes its
+ * sockets. */
+void gw_revoked_add(struct gateway *gw, const char *nonce, int64_t expires);
+void gw_revocations_finish(struct gateway *gw);
 void gw_sessions_revoke(struct gateway *gw, const char *nonce);
 /* Answers a login request body from address addr: sets *status (429 with
  * *retry_after seconds when too many logins failed for the account or the
@@ -160,6 +242,8 @@ void gw_login_finish(struct gateway *gw);
 struct gw_session_view {
 	struct gw_seq first_live, last;   /* what the socket was sent */
 	bool live_sent;
+	unsigned replaying;               /* subscribes reading the stream:
+	                                   * live events wait for them */
 	const char *login;                /* the agent */
 	char role[16];                    /* as the store says at connect */
 	char teams[1024];
@@ -179,17 +263,19 @@ struct gw_pending {
 	char *req;               /* the request's "req" as JSON, malloc'd */
 	int64_t since;
 };
-/* Returns NULL when the request became a command: pend is filled and the
- * answer comes with the event that carries pend->cmd_id. */
+/* Returns NULL when the answer comes later: a command (pend is filled;
+ * its event carries pend->cmd_id) or a Redis read on behalf of `sock`
+ * (pend->cmd_id is empty; gw_sock_result delivers it). sock may be NULL
+ * (no deferred reads: they are answered "unavailable"). */
 char *gw_request(struct gateway *gw, const char *frame, size_t len,
-    struct gw_session_view *view, struct gw_frame **replay,
-    struct gw_pending *pend);
+    struct gw_session_view *view, struct gw_sock *sock,
+    struct gw_frame **replay, struct gw_pending *pend);
 /* The result frame that answers pending request `p` with event frame e
  * (its data, or its error for command.failed). */
 struct gw_frame *gw_command_result(const struct gw_pending *p,
     const struct gw_frame *e);
-/* Appends a command (JSON) to inbox:cmd: 0, INBOX_EUNAVAIL (Redis down) or
- * INBOX_EIO (refused). */
+/* Appends a command (JSON) to inbox:cmd with nobody waiting for its
+ * answer (presence): 0 or INBOX_EUNAVAIL (Redis down). */
 int gw_cmd_append(struct gateway *gw, const char *json);
 /* Opens the store read-only if needed; returns 0 or an INBOX_E code. */
 int gw_store(struct gateway *gw);

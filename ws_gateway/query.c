@@ -20,6 +20,8 @@
 /* Alert ids may run ahead of their `at` (the router's event clock): stats
  * read the alert stream this far past the period's end. */
 #define ALERT_SLACK_MS 60000
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 struct answer {
 	cJSON *data;             /* ok answer */
@@ -390,43 +392,130 @@ int
 gw_cmd_append(struct gateway *gw, const char *json)
 {
 	const char *argv[5] = { "XADD", gw->k_cmd, "*", "cmd", json };
-	redisReply *r;
 
-	if (gw->redis == NULL && (gw->redis = rt_redis_connect(gw->cfg)) == NULL)
-		return INBOX_EUNAVAIL;
-	r = redisCommandArgv(gw->redis, 5, argv, NULL);
-	if (r == NULL) {
-		redisFree(gw->redis);
-		gw->redis = NULL;
-		return INBOX_EUNAVAIL;
-	}
-	if (r->type != REDIS_REPLY_STRING) {
-		log_warnx("gateway: XADD %s: %s", gw->k_cmd,
-		    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-		freeReplyObject(r);
-		return INBOX_EIO;
-	}
-	freeReplyObject(r);
-	return 0;
+	return gw_redis_send(gw, 5, argv);
 }
 
-/* Sends the request as a command. Returns true when it was appended (the
+/* The result frame of a request (its "req" id or null, and a). */
+static char *
+render(const cJSON *reqid, struct answer *a)
+{
+	cJSON *out = cJSON_CreateObject();
+	char *s;
+
+	cJSON_AddStringToObject(out, "type", "result");
+	if (reqid != NULL && (cJSON_IsNumber(reqid) || cJSON_IsString(reqid)))
+		cJSON_AddItemToObject(out, "req", cJSON_Duplicate(reqid, 0));
+	else
+		cJSON_AddNullToObject(out, "req");
+	if (a->code == NULL) {
+		cJSON_AddBoolToObject(out, "ok", 1);
+		cJSON_AddItemToObject(out, "data", a->data != NULL ? a->data :
+		    cJSON_CreateObject());
+	} else {
+		cJSON *e;
+
+		cJSON_Delete(a->data);
+		cJSON_AddBoolToObject(out, "ok", 0);
+		e = cJSON_AddObjectToObject(out, "error");
+		cJSON_AddStringToObject(e, "code", a->code);
+		cJSON_AddStringToObject(e, "message", a->message);
+	}
+	a->data = NULL;
+	s = cJSON_PrintUnformatted(out);
+	cJSON_Delete(out);
+	if (s == NULL)
+		fatalx("gateway: out of memory");
+	return s;
+}
+
+/* A request answered after Redis replies: the answer goes to the socket
+ * when it is still open. */
+struct deferred {
+	struct gw_call call;
+	cJSON *reqid;            /* the request's "req" (a copy) or NULL */
+	char cmd_id[136];        /* commands */
+	char since[64];          /* subscribe */
+	bool checked;            /* ... the oldest kept event was compared */
+	bool recent;             /* sla.recent (else stats) */
+	cJSON *stats;            /* stats: the store's part */
+	int64_t to;
+	char start[80];          /* stats: the next page of alerts */
+};
+
+static struct deferred *
+deferred_new(const cJSON *req)
+{
+	struct deferred *d = xcalloc(1, sizeof(*d));
+	const cJSON *reqid = cJSON_GetObjectItemCaseSensitive(req, "req");
+
+	if (reqid != NULL)
+		d->reqid = cJSON_Duplicate(reqid, 0);
+	return d;
+}
+
+static void
+deferred_free(struct deferred *d)
+{
+	cJSON_Delete(d->reqid);
+	cJSON_Delete(d->stats);
+	free(d);
+}
+
+/* Sends the answer a (when the socket is still open) and frees d. */
+static void
+deferred_answer(struct gateway *gw, struct deferred *d,
+    struct gw_frame *replay, struct answer *a)
+{
+	if (d->call.sock != NULL && d->since[0] != '\0')
+		gw_sock_view(d->call.sock)->replaying--;  /* a subscribe */
+	if (d->call.sock != NULL)
+		gw_sock_result(d->call.sock, replay, render(d->reqid, a));
+	else {
+		while (replay != NULL) {
+			struct gw_frame *next = replay->next;
+
+			free(replay);
+			replay = next;
+		}
+		cJSON_Delete(a->data);
+	}
+	deferred_free(d);
+}
+
+static void
+cmd_appended(struct gateway *gw, struct gw_call *call, redisReply *r)
+{
+	struct deferred *d = (struct deferred *)call;
+
+	if (r == NULL || r->type != REDIS_REPLY_STRING) {
+		log_warnx("gateway: XADD %s: %s", gw->k_cmd, r == NULL ?
+		    "redis went away" : r->type == REDIS_REPLY_ERROR ? r->str :
+		    "unexpected reply");
+		if (call->sock != NULL)
+			gw_sock_cmd_failed(call->sock, d->cmd_id, r == NULL ?
+			    "redis went away: the command was not sent" :
+			    "cannot append to the command stream");
+	}
+	deferred_free(d);
+}
+
+/* Sends the request as a command. Returns true when it was sent (the
  * answer is deferred: pend is filled). */
 static bool
 forward(struct gateway *gw, const cJSON *req,
-    const struct gw_session_view *view, struct gw_pending *pend,
-    struct answer *a)
+    const struct gw_session_view *view, struct gw_sock *sock,
+    struct gw_pending *pend, struct answer *a)
 {
 	const cJSON *reqid = cJSON_GetObjectItemCaseSensitive(req, "req");
+	struct deferred *d;
+	const char *argv[5];
 	cJSON *cmd;
-	char *json, *reqs;
+	char *json;
 	int rc;
 
 	snprintf(pend->cmd_id, sizeof(pend->cmd_id), "%s.%llu", gw->cmd_prefix,
 	    (unsigned long long)++gw->cmd_seq);
-	reqs = reqid != NULL && (cJSON_IsNumber(reqid) ||
-	    cJSON_IsString(reqid)) ? cJSON_PrintUnformatted(reqid) :
-	    xstrdup("null");
 	cmd = cJSON_Duplicate(req, 1);
 	cJSON_DeleteItemFromObjectCaseSensitive(cmd, "req");
 	cJSON_DeleteItemFromObjectCaseSensitive(cmd, "v");
@@ -439,21 +528,28 @@ forward(struct gateway *gw, const cJSON *req,
 	cJSON_Delete(cmd);
 	if (json == NULL)
 		fatalx("gateway: out of memory");
-	rc = gw_cmd_append(gw, json);
+	d = xcalloc(1, sizeof(*d));
+	snprintf(d->cmd_id, sizeof(d->cmd_id), "%s", pend->cmd_id);
+	argv[0] = "XADD";
+	argv[1] = gw->k_cmd;
+	argv[2] = "*";
+	argv[3] = "cmd";
+	argv[4] = json;
+	rc = gw_call_send(gw, &d->call, sock, cmd_appended, 5, argv, NULL);
 	free(json);
 	if (rc != 0) {
-		free(reqs);
-		fail(a, "unavailable", rc == INBOX_EUNAVAIL ? "redis unreachable" :
-		    "cannot append to the command stream");
+		deferred_free(d);
+		pend->cmd_id[0] = '\0';
+		fail(a, "unavailable", "redis unreachable");
 		return false;
 	}
-	pend->req = reqs;
+	pend->req = reqid != NULL && (cJSON_IsNumber(reqid) ||
+	    cJSON_IsString(reqid)) ? cJSON_PrintUnformatted(reqid) :
+	    xstrdup("null");
 	pend->since = rt_now_ms();
 	return true;
 }
 
-/* Replays the events after `since` that this socket was not sent: those
- * before its first live push or after the last one. */
 /* typing {id}: the others who see the dialog are told (not stored). */
 static void
 do_typing(struct gateway *gw, const cJSON *req,
@@ -483,66 +579,39 @@ do_typing(struct gateway *gw, const cJSON *req,
 	store_txn_abort(txn);
 }
 
-static void
-do_subscribe(struct gateway *gw, const cJSON *req,
-    struct gw_session_view *view, struct gw_frame **replay, struct answer *a)
+/* Sends d's next Redis read; false after failing a (Redis down). */
+static bool
+deferred_send(struct gateway *gw, struct deferred *d, struct gw_sock *sock,
+    gw_call_fn *fn, int argc, const char **argv, struct answer *a)
 {
-	const cJSON *since = cJSON_GetObjectItemCaseSensitive(req, "since");
+	if (gw_call_send(gw, &d->call, sock, fn, argc, argv, NULL) == 0)
+		return true;
+	fail(a, "unavailable", "redis unreachable");
+	return false;
+}
+
+/* Replays the events of r (an XRANGE after `since`) that the socket was
+ * not sent: those before its first live push or after the last one. */
+static void
+replay_build(struct gateway *gw, const redisReply *r, const char *since,
+    struct gw_session_view *view, struct gw_frame **replay,
+    struct answer *a)
+{
 	struct gw_frame *tail = NULL;
-	struct gw_seq s;
-	redisReply *r;
-	char from[80], last[64] = "";
+	char last[64] = "";
 	size_t n = 0;
-	bool more;
 
-	if (!cJSON_IsString(since) || !gw_seq_parse(since->valuestring, &s))
-		return fail(a, "bad_request", "since: expected a seq (ms-n)");
-	if (gw->redis == NULL && (gw->redis = rt_redis_connect(gw->cfg)) == NULL)
-		return fail(a, "unavailable", "redis unreachable");
-	/* events older than the stream keeps (it is trimmed): the client
-	 * must reload what it shows */
-	r = redisCommand(gw->redis, "XRANGE %s - + COUNT 1", gw->k_events);
-	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
-		struct gw_seq first;
-
-		if (gw_seq_parse(r->element[0]->element[0]->str, &first) &&
-		    gw_seq_cmp(s, first) < 0 && (s.ms != 0 || s.seq != 0)) {
-			char msg[160];
-
-			snprintf(msg, sizeof(msg), "events after %s are no longer "
-			    "kept (the oldest is %s): reload the feed",
-			    since->valuestring, r->element[0]->element[0]->str);
-			freeReplyObject(r);
-			return fail(a, "resync", "%s", msg);
-		}
-	}
-	if (r != NULL)
-		freeReplyObject(r);
-	else {
-		redisFree(gw->redis);
-		gw->redis = NULL;
-		return fail(a, "unavailable", "redis unreachable");
-	}
-	snprintf(from, sizeof(from), "(%s", since->valuestring);
-	r = redisCommand(gw->redis, "XRANGE %s %s + COUNT %d", gw->k_events,
-	    from, REPLAY_MAX);
-	if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
-		if (r == NULL) {
-			redisFree(gw->redis);
-			gw->redis = NULL;
-		} else {
-			freeReplyObject(r);
-		}
-		return fail(a, "unavailable", "cannot read the event stream");
-	}
-	more = r->elements == REPLAY_MAX;
 	for (size_t i = 0; i < r->elements; i++) {
-		redisReply *e = r->element[i];
-		const char *ev = rt_entry_field(e->element[1], "event", NULL);
-		const char *data = rt_entry_field(e->element[1], "data", NULL);
+		const redisReply *e = r->element[i];
+		const char *ev, *data;
 		struct gw_frame *f;
 		struct gw_seq es;
 
+		if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+		    e->element[0]->type != REDIS_REPLY_STRING)
+			continue;
+		ev = rt_entry_field(e->element[1], "event", NULL);
+		data = rt_entry_field(e->element[1], "data", NULL);
 		snprintf(last, sizeof(last), "%s", e->element[0]->str);
 		if (ev == NULL || data == NULL || !gw_seq_parse(last, &es))
 			continue;
@@ -564,110 +633,208 @@ do_subscribe(struct gateway *gw, const cJSON *req,
 		if (gw_seq_cmp(es, view->last) > 0)
 			view->last = es;
 	}
-	freeReplyObject(r);
 	a->data = cJSON_CreateObject();
 	cJSON_AddNumberToObject(a->data, "replayed", (double)n);
-	if (last[0])
-		cJSON_AddStringToObject(a->data, "last", last);
-	else
-		cJSON_AddStringToObject(a->data, "last", since->valuestring);
-	cJSON_AddBoolToObject(a->data, "more", more);
+	cJSON_AddStringToObject(a->data, "last", last[0] ? last : since);
+	cJSON_AddBoolToObject(a->data, "more", r->elements == REPLAY_MAX);
 }
 
-/* Runs an XRANGE or XREVRANGE of the alert stream: the array reply, or
- * NULL after failing `a` (Redis down or refusing). */
-static redisReply *
-sla_range(struct gateway *gw, const char *verb, const char *start,
-    const char *end, int count, struct answer *a)
+static void
+subscribe_reply(struct gateway *gw, struct gw_call *call, redisReply *r)
 {
-	char stream[128];
-	redisReply *r;
+	struct deferred *d = (struct deferred *)call;
+	struct gw_frame *replay = NULL;
+	struct answer a = { 0 };
+	struct gw_seq s, first;
 
-	rt_key(stream, sizeof(stream), gw->cfg, "sla");
-	if (gw->redis == NULL && (gw->redis = rt_redis_connect(gw->cfg)) == NULL) {
-		fail(a, "unavailable", "redis unreachable");
-		return NULL;
+	if (call->sock == NULL)
+		return deferred_free(d);
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+		fail(&a, "unavailable", "cannot read the event stream: %s",
+		    r != NULL && r->type == REDIS_REPLY_ERROR ? r->str :
+		    "redis went away");
+		return deferred_answer(gw, d, NULL, &a);
 	}
-	r = redisCommand(gw->redis, "%s %s %s %s COUNT %d", verb, stream, start,
-	    end, count);
-	if (r != NULL && r->type == REDIS_REPLY_ARRAY)
-		return r;
-	if (r == NULL) {
-		redisFree(gw->redis);
-		gw->redis = NULL;
-	} else {
-		freeReplyObject(r);
+	if (!d->checked) {
+		char from[80];
+		const char *argv[] = { "XRANGE", gw->k_events, from, "+",
+		    "COUNT", STR(REPLAY_MAX) };
+
+		/* events older than the stream keeps (it is trimmed): the
+		 * client must reload what it shows */
+		gw_seq_parse(d->since, &s);
+		if (r->elements == 1 && r->element[0]->type ==
+		    REDIS_REPLY_ARRAY && r->element[0]->elements == 2 &&
+		    r->element[0]->element[0]->type == REDIS_REPLY_STRING &&
+		    gw_seq_parse(r->element[0]->element[0]->str, &first) &&
+		    gw_seq_cmp(s, first) < 0 && (s.ms != 0 || s.seq != 0)) {
+			fail(&a, "resync", "events after %s are no longer kept "
+			    "(the oldest is %s): reload the feed", d->since,
+			    r->element[0]->element[0]->str);
+			return deferred_answer(gw, d, NULL, &a);
+		}
+		d->checked = true;
+		snprintf(from, sizeof(from), "(%s", d->since);
+		if (!deferred_send(gw, d, call->sock, subscribe_reply, 6, argv,
+		    &a))
+			return deferred_answer(gw, d, NULL, &a);
+		return;
 	}
-	fail(a, "unavailable", "cannot read the alert stream");
-	return NULL;
+	replay_build(gw, r, d->since, gw_sock_view(call->sock), &replay, &a);
+	deferred_answer(gw, d, replay, &a);
+}
+
+/* subscribe {since}: the events after `since` this socket missed. */
+static bool
+do_subscribe(struct gateway *gw, const cJSON *req, struct gw_sock *sock,
+    struct answer *a)
+{
+	const cJSON *since = cJSON_GetObjectItemCaseSensitive(req, "since");
+	const char *argv[] = { "XRANGE", gw->k_events, "-", "+", "COUNT",
+	    "1" };
+	struct deferred *d;
+	struct gw_seq s;
+
+	if (!cJSON_IsString(since) || !gw_seq_parse(since->valuestring, &s)) {
+		fail(a, "bad_request", "since: expected a seq (ms-n)");
+		return false;
+	}
+	d = deferred_new(req);
+	snprintf(d->since, sizeof(d->since), "%s", since->valuestring);
+	if (sock == NULL || !deferred_send(gw, d, sock, subscribe_reply, 6,
+	    argv, a)) {
+		if (a->code == NULL)
+			fail(a, "unavailable", "redis unreachable");
+		deferred_free(d);
+		return false;
+	}
+	/* live events wait until the missed ones are queued: they come in
+	 * order, and those the replay holds are not sent twice */
+	gw_sock_view(sock)->replaying++;
+	return true;
+}
+
+static void
+sla_recent_reply(struct gateway *gw, struct gw_call *call, redisReply *r)
+{
+	struct deferred *d = (struct deferred *)call;
+	struct answer a = { 0 };
+	cJSON *arr;
+
+	if (call->sock == NULL)
+		return deferred_free(d);
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+		fail(&a, "unavailable", "cannot read the alert stream");
+		return deferred_answer(gw, d, NULL, &a);
+	}
+	a.data = cJSON_CreateObject();
+	arr = cJSON_AddArrayToObject(a.data, "alerts");
+	for (size_t i = 0; i < r->elements; i++) {
+		const redisReply *e = r->element[i];
+		const char *ev, *data;
+		cJSON *o, *j;
+
+		if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+		    e->element[0]->type != REDIS_REPLY_STRING)
+			continue;
+		ev = rt_entry_field(e->element[1], "event", NULL);
+		data = rt_entry_field(e->element[1], "data", NULL);
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "seq", e->element[0]->str);
+		cJSON_AddStringToObject(o, "event", ev ? ev : "");
+		j = data ? cJSON_Parse(data) : NULL;
+		cJSON_AddItemToObject(o, "data", j ? j : cJSON_CreateNull());
+		cJSON_AddItemToArray(arr, o);
+	}
+	cJSON_AddBoolToObject(a.data, "more", r->elements == SLA_RECENT_MAX);
+	deferred_answer(gw, d, NULL, &a);
 }
 
 /* sla.recent {since?}: the latest alerts (after `since`), newest first. */
-static void
-do_sla_recent(struct gateway *gw, const cJSON *req, struct answer *a)
+static bool
+do_sla_recent(struct gateway *gw, const cJSON *req, struct gw_sock *sock,
+    struct answer *a)
 {
 	const char *since;
-	char end[80];
+	char end[80], stream[128];
+	const char *argv[] = { "XREVRANGE", stream, "+", end, "COUNT",
+	    STR(SLA_RECENT_MAX) };
+	struct deferred *d;
 	struct gw_seq s;
-	redisReply *r;
-	cJSON *arr;
 
 	if (!opt_str(req, "since", 64, &since, a))
-		return;
-	if (since != NULL && !gw_seq_parse(since, &s))
-		return fail(a, "bad_request", "since: expected a seq (ms-n)");
-	snprintf(end, sizeof(end), "%s%s", since ? "(" : "-", since ? since : "");
-	if ((r = sla_range(gw, "XREVRANGE", "+", end, SLA_RECENT_MAX, a)) == NULL)
-		return;
-	a->data = cJSON_CreateObject();
-	arr = cJSON_AddArrayToObject(a->data, "alerts");
-	for (size_t i = 0; i < r->elements; i++) {
-		const redisReply *e = r->element[i];
-		const char *ev = rt_entry_field(e->element[1], "event", NULL);
-		const char *data = rt_entry_field(e->element[1], "data", NULL);
-		cJSON *o = cJSON_CreateObject(), *d;
-
-		cJSON_AddStringToObject(o, "seq", e->element[0]->str);
-		cJSON_AddStringToObject(o, "event", ev ? ev : "");
-		d = data ? cJSON_Parse(data) : NULL;
-		cJSON_AddItemToObject(o, "data", d ? d : cJSON_CreateNull());
-		cJSON_AddItemToArray(arr, o);
+		return false;
+	if (since != NULL && !gw_seq_parse(since, &s)) {
+		fail(a, "bad_request", "since: expected a seq (ms-n)");
+		return false;
 	}
-	cJSON_AddBoolToObject(a->data, "more", r->elements == SLA_RECENT_MAX);
-	freeReplyObject(r);
+	snprintf(end, sizeof(end), "%s%s", since ? "(" : "-", since ? since : "");
+	rt_key(stream, sizeof(stream), gw->cfg, "sla");
+	d = deferred_new(req);
+	if (sock == NULL || !deferred_send(gw, d, sock, sla_recent_reply, 6,
+	    argv, a)) {
+		if (a->code == NULL)
+			fail(a, "unavailable", "redis unreachable");
+		deferred_free(d);
+		return false;
+	}
+	return true;
 }
 
-/* Adds the breach alerts of the stats' period; without the stream they
- * are unknown (null). */
+/* Reads the next page of the stats' breach alerts; false when Redis is
+ * down. */
+static bool
+stats_page(struct gateway *gw, struct deferred *d, struct gw_sock *sock);
+
 static void
-stats_alerts(struct gateway *gw, cJSON *stats, int64_t from, int64_t to)
+stats_reply(struct gateway *gw, struct gw_call *call, redisReply *r)
 {
-	struct answer ignored = { 0 };
-	char start[80], end[32];
-	redisReply *r;
-	size_t n = ALERT_PAGE;
+	struct deferred *d = (struct deferred *)call;
+	struct answer a = { 0 };
+	size_t n;
 
-	snprintf(start, sizeof(start), "%lld", (long long)from);
-	snprintf(end, sizeof(end), "%lld", (long long)to + ALERT_SLACK_MS);
-	while (n == ALERT_PAGE) {
-		if ((r = sla_range(gw, "XRANGE", start, end, ALERT_PAGE,
-		    &ignored)) == NULL) {
-			log_warnx("gateway: stats: %s", ignored.message);
-			store_stats_alerts_unknown(stats);
-			return;
-		}
-		n = r->elements;
-		for (size_t i = 0; i < n; i++) {
-			const redisReply *f = r->element[i]->element[1];
-
-			store_stats_alert(stats, rt_entry_field(f, "event", NULL),
-			    rt_entry_field(f, "data", NULL));
-		}
-		if (n > 0)
-			snprintf(start, sizeof(start), "(%s",
-			    r->element[n - 1]->element[0]->str);
-		freeReplyObject(r);
+	if (call->sock == NULL)
+		return deferred_free(d);
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+		/* without the stream the alerts are unknown (null) */
+		log_warnx("gateway: stats: cannot read the alert stream");
+		store_stats_alerts_unknown(d->stats);
+		goto answer;
 	}
+	n = r->elements;
+	for (size_t i = 0; i < n; i++) {
+		const redisReply *e = r->element[i];
+
+		if (e->type == REDIS_REPLY_ARRAY && e->elements == 2)
+			store_stats_alert(d->stats, rt_entry_field(e->element[1],
+			    "event", NULL), rt_entry_field(e->element[1], "data",
+			    NULL));
+	}
+	if (n == ALERT_PAGE && r->element[n - 1]->type == REDIS_REPLY_ARRAY &&
+	    r->element[n - 1]->element[0]->type == REDIS_REPLY_STRING) {
+		snprintf(d->start, sizeof(d->start), "(%s",
+		    r->element[n - 1]->element[0]->str);
+		if (stats_page(gw, d, call->sock))
+			return;
+		store_stats_alerts_unknown(d->stats);
+	}
+answer:
+	a.data = d->stats;
+	d->stats = NULL;
+	deferred_answer(gw, d, NULL, &a);
+}
+
+static bool
+stats_page(struct gateway *gw, struct deferred *d, struct gw_sock *sock)
+{
+	char stream[128], end[32];
+	const char *argv[] = { "XRANGE", stream, d->start, end, "COUNT",
+	    STR(ALERT_PAGE) };
+
+	rt_key(stream, sizeof(stream), gw->cfg, "sla");
+	snprintf(end, sizeof(end), "%lld", (long long)d->to + ALERT_SLACK_MS);
+	return sock != NULL && gw_call_send(gw, &d->call, sock, stats_reply, 6,
+	    argv, NULL) == 0;
 }
 
 /* An optional time in ms (absent: *out unchanged); false after failing
@@ -683,21 +850,26 @@ opt_ms(const cJSON *req, const char *name, int64_t *out, struct answer *a)
 	return true;
 }
 
-/* stats, agents and sla.recent: for supervisors and admins only. */
-static void
+/* stats, agents and sla.recent: for supervisors and admins only. Returns
+ * true when the answer is deferred (Redis reads). */
+static bool
 do_supervise(struct gateway *gw, const char *type, const cJSON *req,
-    const struct gw_session_view *view, struct answer *a)
+    const struct gw_session_view *view, struct gw_sock *sock,
+    struct answer *a)
 {
 	struct store_txn *txn = NULL;
 	struct store_agent ag;
 	int64_t now = rt_now_ms(), from = now - STATS_DEFAULT_MS, to = now;
+	struct deferred *d;
 	void *out = NULL;
 	bool allowed = false;
 	int rc;
 
 	if ((rc = gw_store(gw)) != 0 ||
-	    (rc = store_txn_begin(gw->store, false, &txn)) != 0)
-		return fail(a, "store_unavailable", "%s", inbox_strerror(rc));
+	    (rc = store_txn_begin(gw->store, false, &txn)) != 0) {
+		fail(a, "store_unavailable", "%s", inbox_strerror(rc));
+		return false;
+	}
 	rc = store_agent_get(txn, view->login, &ag);
 	if (rc == 0 || rc == INBOX_ENOTFOUND) {
 		allowed = rc == 0 && ag.role != NULL &&
@@ -723,29 +895,39 @@ do_supervise(struct gateway *gw, const char *type, const cJSON *req,
 	store_txn_abort(txn);
 	if (a->code != NULL || strcmp(type, "sla.recent") == 0) {
 		cJSON_Delete(out);
-		if (a->code == NULL)
-			do_sla_recent(gw, req, a);
-		return;
+		return a->code == NULL && do_sla_recent(gw, req, sock, a);
 	}
-	if (strcmp(type, "stats") == 0) {
-		stats_alerts(gw, out, from, to);
-		a->data = out;
-	} else {
+	if (strcmp(type, "agents") == 0) {
 		a->data = cJSON_CreateObject();
 		cJSON_AddItemToObject(a->data, "agents", out);
+		return false;
 	}
+	/* stats: the breach alerts of the period come from the alert
+	 * stream, a page at a time */
+	d = deferred_new(req);
+	d->stats = out;
+	d->to = to;
+	snprintf(d->start, sizeof(d->start), "%lld", (long long)from);
+	if (stats_page(gw, d, sock))
+		return true;
+	log_warnx("gateway: stats: redis unreachable: alerts unknown");
+	store_stats_alerts_unknown(d->stats);
+	a->data = d->stats;
+	d->stats = NULL;
+	deferred_free(d);
+	return false;
 }
 
 char *
 gw_request(struct gateway *gw, const char *frame, size_t len,
-    struct gw_session_view *view, struct gw_frame **replay,
-    struct gw_pending *pend)
+    struct gw_session_view *view, struct gw_sock *sock,
+    struct gw_frame **replay, struct gw_pending *pend)
 {
 	struct answer a = { 0 };
 	struct inbox_err err;
 	struct store_txn *txn = NULL;
 	const cJSON *type, *reqid = NULL;
-	cJSON *req, *out;
+	cJSON *req;
 	char *s;
 	int rc;
 
@@ -766,18 +948,18 @@ gw_request(struct gateway *gw, const char *frame, size_t len,
 		a.data = cJSON_CreateObject();
 		cJSON_AddNumberToObject(a.data, "now", (double)rt_now_ms());
 	} else if (strcmp(type->valuestring, "subscribe") == 0) {
-		do_subscribe(gw, req, view, replay, &a);
+		if (do_subscribe(gw, req, sock, &a))
+			goto deferred;
 	} else if (strcmp(type->valuestring, "typing") == 0) {
 		do_typing(gw, req, view, &a);
 	} else if (strcmp(type->valuestring, "stats") == 0 ||
 	    strcmp(type->valuestring, "agents") == 0 ||
 	    strcmp(type->valuestring, "sla.recent") == 0) {
-		do_supervise(gw, type->valuestring, req, view, &a);
+		if (do_supervise(gw, type->valuestring, req, view, sock, &a))
+			goto deferred;
 	} else if (is_command(type->valuestring)) {
-		if (forward(gw, req, view, pend, &a)) {
-			cJSON_Delete(req);
-			return NULL;
-		}
+		if (forward(gw, req, view, sock, pend, &a))
+			goto deferred;
 	} else if (strcmp(type->valuestring, "feed") == 0 ||
 	    strcmp(type->valuestring, "conversation.get") == 0 ||
 	    strcmp(type->valuestring, "contact.get") == 0 ||
@@ -804,25 +986,10 @@ gw_request(struct gateway *gw, const char *frame, size_t len,
 		    type->valuestring);
 	}
 answer:
-	out = cJSON_CreateObject();
-	cJSON_AddStringToObject(out, "type", "result");
-	if (reqid != NULL && (cJSON_IsNumber(reqid) || cJSON_IsString(reqid)))
-		cJSON_AddItemToObject(out, "req", cJSON_Duplicate(reqid, 0));
-	else
-		cJSON_AddNullToObject(out, "req");
-	if (a.code == NULL) {
-		cJSON_AddBoolToObject(out, "ok", 1);
-		cJSON_AddItemToObject(out, "data", a.data);
-	} else {
-		cJSON *e;
-
-		cJSON_AddBoolToObject(out, "ok", 0);
-		e = cJSON_AddObjectToObject(out, "error");
-		cJSON_AddStringToObject(e, "code", a.code);
-		cJSON_AddStringToObject(e, "message", a.message);
-	}
-	s = cJSON_PrintUnformatted(out);
-	cJSON_Delete(out);
+	s = render(reqid, &a);
 	cJSON_Delete(req);
 	return s;
+deferred:
+	cJSON_Delete(req);
+	return NULL;
 }

@@ -164,6 +164,26 @@ rt_redis_connect(const struct inbox_config *cfg)
 	return c;
 }
 
+int
+rt_redis_addr(const struct inbox_config *cfg, char *host, size_t len,
+    int *port)
+{
+	redisContext *c;
+
+	if (cfg->redis_sentinels == NULL) {
+		snprintf(host, len, "%s", cfg->redis_unix != NULL ?
+		    cfg->redis_unix : cfg->redis_host);
+		*port = cfg->redis_unix != NULL ? 0 : cfg->redis_port;
+		return 0;
+	}
+	if ((c = connect_sentinels(cfg)) == NULL)
+		return INBOX_EUNAVAIL;
+	snprintf(host, len, "%s", c->tcp.host);
+	*port = c->tcp.port;
+	redisFree(c);
+	return 0;
+}
+
 bool
 rt_wait_append(redisContext *c, const struct inbox_config *cfg)
 {

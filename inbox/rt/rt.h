@@ -62,6 +62,14 @@ struct inbox_config *rt_config_reload(const struct inbox_config *old);
  * frees with redisFree, or NULL (the reason logged at warn level). */
 redisContext *rt_redis_connect(const struct inbox_config *cfg);
 
+/* Where the configured Redis is, for a client that connects by itself
+ * (hiredis' async one): a unix socket path with *port 0, or host and
+ * port. With redis.sentinels this asks them (synchronously, each within
+ * redis.timeout_ms) and checks the answer is a master. Returns 0 or
+ * INBOX_EUNAVAIL (logged). */
+int rt_redis_addr(const struct inbox_config *cfg, char *host, size_t len,
+    int *port);
+
 /* Replication before acknowledgement (redis.min_replicas > 0): appends
  * WAIT <min_replicas> <timeout_ms / 2> to c's pipeline after the writes it
  * covers (every write this connection made), once per pipeline. Returns

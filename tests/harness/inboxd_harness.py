@@ -91,6 +91,15 @@ def check_eq(got, want, what):
             json.dumps(got, sort_keys=True)[:2000]))
 
 
+def ws_closed(ws):
+    """True once the peer closed the websocket (reads what is there)."""
+    try:
+        ws.pump(0.2)
+    except Exception:  # noqa: BLE001 - closed is what we wait for
+        return True
+    return False
+
+
 def wait_for(pred, timeout, what, interval=0.05):
     """Poll pred() until it returns a truthy value; return that value.
 

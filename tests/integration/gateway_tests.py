@@ -13,6 +13,7 @@ Usage: gateway_tests.py TEST_ID   (`--list` lists). Exit 0 pass, 1 fail,
 import gzip
 import json
 import os
+import signal
 import socket
 import sys
 import time
@@ -21,7 +22,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "harness"))
 
 from inboxd_harness import (  # noqa: E402
-    check, check_eq, envelope, run_test, wait_for)
+    WsClient, WsHandshakeRefused, check, check_eq, envelope, run_test,
+    wait_for, ws_closed)
 
 PW = "correct horse battery staple"
 
@@ -272,6 +274,92 @@ def test_sockets_per_agent_are_limited(w):
     w.assert_running("gateway")
 
 
+def handshake(port, token):
+    import urllib.parse
+    try:
+        c = WsClient("127.0.0.1", port, "/ws?token=" +
+                     urllib.parse.quote(token, safe=""))
+    except WsHandshakeRefused as e:
+        return e.status
+    c.close()
+    return 101
+
+
+def second_gateway(w):
+    """Another gateway on the same Redis and store, on its own port."""
+    port = w._port()
+    conf2 = w.conf_path + ".gateway2"
+    with open(w.conf_path) as f:
+        text = f.read()
+    with open(conf2, "w") as f:
+        f.write(text.replace("port = %d" % w.gateway_port, "port = %d" % port))
+    w.start("gateway2", conf=conf2)
+    wait_for(lambda: w.http("GET", port, "/healthz", timeout=2)[0] == 200,
+             10, "the second gateway answers /healthz")
+    return port
+
+
+def test_logout_reaches_every_gateway(w):
+    """A logout on one gateway closes the token's sockets on another one,
+    which refuses the token from then on, and so does a gateway started
+    later (it loads the revocations from Redis)."""
+    w.add_agent("ann", PW)
+    port2 = second_gateway(w)
+    token, other = w.token("ann", PW), w.token("ann", PW)
+    ws1 = w.ws_connect(token)
+    ws2 = WsClient("127.0.0.1", port2, "/ws?token=" + token)
+    check(ws2.call("ping").get("now"), "the token works on gateway 2")
+    st, _, _ = w.http("POST", w.gateway_port, "/api/logout",
+                      headers={"Authorization": "Bearer " + token})
+    check_eq(st, 200, "logout on gateway 1")
+    wait_for(lambda: ws_closed(ws1), 5, "the socket on gateway 1 closed")
+    wait_for(lambda: ws_closed(ws2), 5, "the socket on gateway 2 closed")
+    check_eq(handshake(port2, token), 401, "gateway 2 refuses the token")
+    check_eq(handshake(port2, other), 101, "another token of ann on 2")
+    w.stop("gateway2")
+    w.start("gateway2", conf=w.conf_path + ".gateway2")
+    wait_for(lambda: w.http("GET", port2, "/healthz", timeout=2)[0] == 200,
+             10, "gateway 2 back")
+    check_eq(handshake(port2, token), 401,
+             "a restarted gateway refuses the logged-out token")
+    check_eq(w.redis_cli("ZCARD", "inbox:revoked"), "1",
+             "one revocation kept in Redis")
+    w.assert_running("gateway")
+
+
+def test_sockets_outlive_a_redis_outage(w):
+    """Redis goes away: open sockets keep being served from the store
+    (reads of the stream answer unavailable, quickly), and once Redis is
+    back the gateway reconnects by itself: live events flow again to the
+    same socket and subscribe works."""
+    w.add_agent("ann", PW)
+    ws = w.ws_connect(w.token("ann", PW))
+    post(w, "api1", "m-1", "t-1")
+    first = ws.wait_event("message.created")
+    w.stop_redis(signal.SIGKILL)
+    t0 = time.monotonic()
+    check(ws.call("ping").get("now"), "ping while redis is down")
+    check_eq(len(ws.call("feed", scope="all")["conversations"]), 1,
+             "the feed from the store while redis is down")
+    r = ws.request("subscribe", since=first["seq"])
+    check(r.get("ok") is False and r["error"]["code"] == "unavailable",
+          "subscribe while redis is down says unavailable", r)
+    r = ws.request("conversation.close", id=first["data"]["message"][
+        "conversation_id"])
+    check(r.get("ok") is False and r["error"]["code"] == "unavailable",
+          "a command while redis is down says unavailable", r)
+    check(time.monotonic() - t0 < 3, "answers without waiting for redis")
+    w.start_redis()
+    w.restart("webhooks")
+    wait_for(lambda: ws.request("subscribe", since=first["seq"]).get("ok"),
+             10, "subscribe works again")
+    n = len(ws.events)
+    post(w, "api1", "m-2", "t-1")
+    ws.wait_event("message.created", lambda e: e["data"]["message"][
+        "external_id"] == "m-2", timeout=10, start=n)
+    w.assert_running("gateway")
+
+
 TESTS = {
     "agents_see_only_their_teams_dialogs":
         (test_agents_see_only_their_teams_dialogs, TEAMS),
@@ -289,6 +377,10 @@ TESTS = {
     "sockets_per_agent_are_limited":
         (test_sockets_per_agent_are_limited,
          {"gateway": {"max_sockets_per_agent": 3}}),
+    "logout_reaches_every_gateway":
+        (test_logout_reaches_every_gateway, None),
+    "sockets_outlive_a_redis_outage":
+        (test_sockets_outlive_a_redis_outage, None),
 }
 
 

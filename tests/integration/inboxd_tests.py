@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
 
 from inboxd_harness import (  # noqa: E402
     TestFailure, WsClosed, check, check_eq, envelope, log, run_test,
-    stream_entries, wait_for)
+    stream_entries, wait_for, ws_closed)
 
 PASSWORD = "correct horse battery staple"
 TS0 = 1790000000000
@@ -657,14 +657,6 @@ def test_auth_refusals(w):
     check_eq(st, 429, "the account is rate-limited")
     check_eq(js.get("error", {}).get("code"), "rate_limited", "code")
     check_eq(w.login("bob", PASSWORD)[0], 200, "another account logs in")
-
-
-def ws_closed(ws):
-    try:
-        ws.pump(0.2)
-    except Exception:  # noqa: BLE001 - closed is what we wait for
-        return True
-    return False
 
 
 # --------------------------------------------------------------------------
