@@ -80,6 +80,8 @@ struct gateway {
 	bool ready;              /* websockets accepted (see gw_ready) */
 	bool stopping;
 	struct rt_lws_stop stop;
+	unsigned char *wbuf;     /* frames of one websocket write */
+	size_t wbuf_size;
 	char k_events[128], k_cmd[128], k_revoked[128];
 	char cmd_prefix[64];     /* cmd_ids are <prefix>.<n> */
 	uint64_t cmd_seq;
@@ -96,7 +98,8 @@ struct gateway {
 	struct inbox_config **reloaded;  /* configs read on SIGHUP (owned) */
 	size_t nreloaded;
 	/* counters for /metrics (service thread) */
-	uint64_t m_frames, m_bytes, m_cut, m_logins_ok, m_logins_failed,
+	uint64_t m_frames, m_writes, m_bytes, m_cut, m_logins_ok,
+	    m_logins_failed,
 	    m_logins_limited, m_requests;
 	struct gw_static **statics;      /* the web client's files */
 	size_t nstatic;

@@ -360,6 +360,51 @@ def test_sockets_outlive_a_redis_outage(w):
     w.assert_running("gateway")
 
 
+def metric(w, name):
+    body = w.http("GET", w.gateway_port, "/metrics")[2].decode()
+    for line in body.splitlines():
+        if line.startswith(name + " "):
+            return int(line.split()[1])
+    raise AssertionError("no %s in /metrics" % name)
+
+
+def test_a_burst_goes_out_in_few_writes(w):
+    """A socket behind by many events gets them as whole frames, in order,
+    several to a write (inbox_gateway_writes_total grows far less than
+    inbox_gateway_frames_sent_total), and a big frame among them arrives
+    whole."""
+    w.add_agent("ann", PW)
+    ws = w.ws_connect(w.token("ann", PW))
+    ws.call("ping")
+    frames0 = metric(w, "inbox_gateway_frames_sent_total")
+    writes0 = metric(w, "inbox_gateway_writes_total")
+    big = "x" * 70000            # a 64-bit length in its header
+    n = 300
+    # one script: the gateway reads them in one XREAD, as a burst
+    w.redis("EVAL", """
+        for i = 0, tonumber(ARGV[1]) - 1 do
+            local d = '{"i":' .. i .. '}'
+            if i == 150 then
+                d = '{"i":150,"pad":"' .. string.rep('x', 70000) .. '"}'
+            end
+            redis.call('XADD', KEYS[1], '*', 'event', 'test.tick',
+                       'data', d)
+        end""", 1, "inbox:events", n)
+    got = []
+    deadline = time.monotonic() + 20
+    while len(got) < n and time.monotonic() < deadline:
+        ws.pump(0.5)
+        got = [e for e in ws.events if e["event"] == "test.tick"]
+    check_eq([e["data"]["i"] for e in got], list(range(n)),
+             "every event once, in order")
+    check_eq(got[150]["data"].get("pad"), big, "the big frame whole")
+    frames = metric(w, "inbox_gateway_frames_sent_total") - frames0
+    writes = metric(w, "inbox_gateway_writes_total") - writes0
+    check(frames >= n, "frames counted", frames)
+    check(writes < frames, "several frames to a write", writes, frames)
+    check(ws.call("ping").get("now"), "the socket goes on")
+
+
 TESTS = {
     "agents_see_only_their_teams_dialogs":
         (test_agents_see_only_their_teams_dialogs, TEAMS),
@@ -381,6 +426,8 @@ TESTS = {
         (test_logout_reaches_every_gateway, None),
     "sockets_outlive_a_redis_outage":
         (test_sockets_outlive_a_redis_outage, None),
+    "a_burst_goes_out_in_few_writes":
+        (test_a_burst_goes_out_in_few_writes, None),
 }
 
 
