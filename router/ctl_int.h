@@ -5,7 +5,7 @@
  * the router and their answers, `cmd`; ctl_contacts.c: contacts export and
  * import; ctl_csv.c: CSV; ctl_agents.c: `agent list` and `agent set`;
  * ctl_sla.c: `sla tail`; ctl_stats.c: `stats`; ctl_connectors.c:
- * `connectors`.
+ * `connectors`; ctl_restore.c: `restore`.
  */
 #ifndef INBOX_ROUTER_CTL_INT_H
 #define INBOX_ROUTER_CTL_INT_H
@@ -161,5 +161,10 @@ int ctl__rules(struct ctl *ctl, int argc, char **argv);
 /* inboxctl connectors [--json]: each connector's replies stream and last
  * dead letter, and the router's inbound backlog. */
 int ctl__connectors(struct ctl *ctl, int argc, char **argv);
+
+/* ---- ctl_restore.c ------------------------------------------------------- */
+
+/* inboxctl restore BACKUP [--replay-inbound] [--json] */
+int ctl__restore(struct ctl *ctl, int argc, char **argv);
 
 #endif

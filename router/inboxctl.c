@@ -61,6 +61,11 @@ print_usage(FILE *f)
 	    "  backup PATH\n"
 	    "      a consistent, compacted copy of the store into PATH (a new\n"
 	    "      or empty directory) while everything runs\n"
+	    "  restore BACKUP [--replay-inbound] [--json]\n"
+	    "      put a backup in place of the store (the router and the\n"
+	    "      gateways stopped; the replaced file is kept); with\n"
+	    "      --replay-inbound, what inbox:in received after the backup\n"
+	    "      is applied again when the router starts\n"
 	    "  help\n"
 	    "      this text\n"
 	    "\n"
@@ -646,6 +651,7 @@ static const struct {
 	{ "contacts", ctl__contacts },
 	{ "cmd", ctl__cmd },
 	{ "backup", cmd_backup },
+	{ "restore", ctl__restore },
 	{ "sla", ctl__sla },
 	{ "stats", ctl__stats },
 	{ "rules", ctl__rules },

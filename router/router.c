@@ -608,6 +608,17 @@ apply_entry(struct router *r, struct store_txn *txn, struct batch *b,
 		}
 		r->cmd_ms = ms;
 		r->cmd_seq = seq;
+	} else {
+		/* The newest inbound entry the store holds the effect of:
+		 * `inboxctl restore --replay-inbound` replays what came
+		 * after a backup's. */
+		uint64_t ms, seq;
+
+		if (parse_stream_id(id, &ms, &seq) && (ms > r->in_ms ||
+		    (ms == r->in_ms && seq > r->in_seq))) {
+			r->in_ms = ms;
+			r->in_seq = seq;
+		}
 	}
 	data = rt_entry_field(fields, which == 0 ? "env" : "cmd", &len);
 	if (data == NULL) {
@@ -738,6 +749,8 @@ process_reply(struct router *r, const redisReply *rep)
 		fatalx("router: timers: %s", inbox_strerror(rc));
 	if ((rc = store_meta_put(txn, "cmd_ms", r->cmd_ms)) != 0 ||
 	    (rc = store_meta_put(txn, "cmd_seq", r->cmd_seq)) != 0 ||
+	    (rc = store_meta_put(txn, "in_ms", r->in_ms)) != 0 ||
+	    (rc = store_meta_put(txn, "in_seq", r->in_seq)) != 0 ||
 	    (rc = store_meta_put(txn, "event_ms", r->ev_ms)) != 0 ||
 	    (rc = store_meta_put(txn, "event_seq", r->ev_seq)) != 0)
 		fatalx("router: meta: %s", inbox_strerror(rc));
@@ -857,6 +870,9 @@ take_over(struct router *r)
 		return INBOX_ESTATE;
 	}
 	r->ev_ms = r->ev_seq = r->cmd_ms = r->cmd_seq = 0;
+	r->in_ms = r->in_seq = 0;
+	store_meta_get(txn, "in_ms", &r->in_ms);
+	store_meta_get(txn, "in_seq", &r->in_seq);
 	store_meta_get(txn, "event_ms", &r->ev_ms);
 	store_meta_get(txn, "event_seq", &r->ev_seq);
 	store_meta_get(txn, "cmd_ms", &r->cmd_ms);

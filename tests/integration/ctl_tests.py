@@ -527,7 +527,67 @@ def test_connectors_status(w):
           row[0].rstrip().endswith(" -"), "api1's row", text)
 
 
+def test_restore_with_and_without_replay(w):
+    """restore refuses a store in use, puts a backup in place (keeping the
+    replaced file), and with --replay-inbound brings back the messages
+    received after the backup; an unreadable backup is refused with its
+    reason and changes nothing."""
+    pipeline(w, envelopes("a", 20, per_thread=2))
+    wait_for(lambda: len(w.conversations("all")) == 10, 30,
+             "10 conversations")
+    dest = os.path.join(w.tmp, "bk")
+    w.inboxctl("backup", dest)
+    pipeline(w, envelopes("b", 10, per_thread=2))
+    wait_for(lambda: len(w.conversations("all")) == 15, 30,
+             "15 conversations after the backup")
+
+    cp = w.inboxctl("restore", dest, check_rc=False)
+    check_eq(cp.returncode, 1, "restore while the router runs")
+    check("stop inbox-router" in err(cp), "says what to stop", err(cp))
+    check_eq(len(w.conversations("all")), 15, "nothing changed")
+
+    w.stop("gateway")
+    w.stop("router")
+    bad = os.path.join(w.tmp, "not-a-backup")
+    os.makedirs(bad)
+    with open(os.path.join(bad, "data.mdb"), "wb") as f:
+        f.write(b"garbage" * 1000)
+    cp = w.inboxctl("restore", bad, check_rc=False)
+    check_eq(cp.returncode, 1, "restore of garbage")
+    check("not a readable store" in err(cp), "names the problem", err(cp))
+    check_eq(len(w.conversations("all")), 15, "garbage changed nothing")
+    cp = w.inboxctl("restore", "--json", dest)
+    res = json.loads(out(cp))
+    check(res["replaced"] and os.path.isfile(res["replaced"]),
+          "the replaced store is kept", res)
+    check_eq(res["replay_inbound"], False, "no replay asked")
+    check_eq(len(w.conversations("all")), 10, "the backup's 10 dialogs")
+    w.start("router")
+    w.start("gateway")
+    pipeline(w, envelopes("c", 2, per_thread=2))
+    wait_for(lambda: len(w.conversations("all")) == 11, 30,
+             "a new message lands after the restore")
+    check_eq(sorted(c["thread"] for c in w.conversations("all"))[-1],
+             "t-c-0", "the new one is the only one added")
+
+    # again, this time replaying what inbox:in got after the backup
+    w.stop("gateway")
+    w.stop("router")
+    cp = w.inboxctl("restore", dest, "--replay-inbound")
+    check("set back to" in out(cp), "says where inbox:in restarts", out(cp))
+    check_eq(len(w.conversations("all")), 10, "the backup again")
+    w.start("router")
+    w.start("gateway")
+    wait_for(lambda: len(w.conversations("all")) == 16, 30,
+             "the 5 dialogs after the backup (and the later one) replayed")
+    convs = w.conversations("all")
+    check_eq(sum(c["message_count"] for c in convs), 32,
+             "every message once: 20 + 10 + 2")
+
+
 TESTS = {
+    "restore_with_and_without_replay":
+        (test_restore_with_and_without_replay, None),
     "connectors_status": (test_connectors_status, None),
     "backup_while_ingesting": (test_backup_while_ingesting, None),
     "contacts_round_trip": (test_contacts_round_trip, CONTACTS_CONF),
