@@ -142,6 +142,7 @@ static const struct conf_key connector_keys[] = {
 	C("channel", CT_CHANNEL, channel),
 	CB("secret", CT_STR, secret, 1, 1024, NULL),
 	CB("team", CT_STR, team, 1, 64, NULL),
+	CB("enabled", CT_BOOL, enabled, 0, 0, "yes"),
 	CB("token", CT_STR, token, 1, 4096, NULL),
 	CB("token_file", CT_STR, token_file, 1, 4096, NULL),
 	CB("app_secret", CT_STR, app_secret, 1, 1024, NULL),

@@ -145,6 +145,9 @@ struct inbox_connector_conf {
 	char *secret;            /* NULL: no secret */
 	char *team;              /* the team whose agents see its dialogs;
 	                          * NULL: everyone */
+	bool enabled;            /* no: nothing comes in or goes out (webhooks
+	                          * answer 503, replies wait, inbox-imap
+	                          * exits) */
 	/* messengers (webhooks connector) */
 	char *token;             /* bot or access token */
 	char *token_file;        /* ... or a file holding it */

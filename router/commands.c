@@ -601,6 +601,16 @@ cmd_send(struct cmd *c)
 		    (unsigned long long)rc.c.id, rc.c.assignee);
 		goto out;
 	}
+	{
+		const struct inbox_connector_conf *cc =
+		    inbox_config_connector(c->r->cfg, rc.c.connector);
+
+		if (cc != NULL && !cc->enabled) {
+			refuse(c, "disabled", "connector %s is disabled: no "
+			    "reply can go out through it now", cc->id);
+			goto out;
+		}
+	}
 	rv = store_contact_get(c->txn, rc.c.contact_id, &contact);
 	if (rv != 0 && rv != INBOX_ENOTFOUND) {
 		e = fail_store(c, rv, "contact");

@@ -170,6 +170,13 @@ print_table(const cJSON *o)
 		    "pending")), when, dwhen, dead != NULL ? " " : "-",
 		    reason != NULL ? reason : "");
 	}
+	cJSON_ArrayForEach(c, arr) {
+		if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(c,
+		    "enabled")))
+			printf("disabled: %s (nothing comes in or goes out)\n",
+			    cJSON_GetStringValue(
+			    cJSON_GetObjectItemCaseSensitive(c, "id")));
+	}
 }
 
 int
@@ -184,6 +191,13 @@ ctl__connectors(struct ctl *ctl, int argc, char **argv)
 	size_t nops;
 	int rc;
 
+	if (argc >= 1 && (strcmp(argv[0], "add") == 0 ||
+	    strcmp(argv[0], "disable") == 0 || strcmp(argv[0], "enable") == 0))
+		return ctl__connectors_edit(ctl, argc, argv);
+	if (argc >= 1 && strcmp(argv[0], "status") == 0) {
+		argc--;
+		argv++;
+	}
 	if ((rc = ctl__args(argc, argv, opts, 1, ops, 0, 0, &nops, "")) != 0)
 		return rc;
 	if (ctl__connect(ctl) != 0)
@@ -219,6 +233,7 @@ ctl__connectors(struct ctl *ctl, int argc, char **argv)
 			cJSON_AddStringToObject(c, "team", cc->team);
 		else
 			cJSON_AddNullToObject(c, "team");
+		cJSON_AddBoolToObject(c, "enabled", cc->enabled);
 		out = cJSON_AddObjectToObject(c, "out");
 		snprintf(key, sizeof(key), "%s%s", out_prefix, cc->id);
 		queued = xlen(ctl->redis, key);

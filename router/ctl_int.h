@@ -5,7 +5,8 @@
  * the router and their answers, `cmd`; ctl_contacts.c: contacts export and
  * import; ctl_csv.c: CSV; ctl_agents.c: `agent list` and `agent set`;
  * ctl_sla.c: `sla tail`; ctl_stats.c: `stats`; ctl_connectors.c:
- * `connectors`; ctl_restore.c: `restore`.
+ * `connectors`; ctl_conf.c: `connectors add|disable|enable`;
+ * ctl_restore.c: `restore`.
  */
 #ifndef INBOX_ROUTER_CTL_INT_H
 #define INBOX_ROUTER_CTL_INT_H
@@ -158,9 +159,17 @@ int ctl__rules(struct ctl *ctl, int argc, char **argv);
 
 /* ---- ctl_connectors.c ---------------------------------------------------- */
 
-/* inboxctl connectors [--json]: each connector's replies stream and last
- * dead letter, and the router's inbound backlog. */
+/* inboxctl connectors [status] [--json]: each connector's replies stream
+ * and last dead letter, and the router's inbound backlog; `connectors
+ * add|disable|enable` go to ctl__connectors_edit. */
 int ctl__connectors(struct ctl *ctl, int argc, char **argv);
+
+/* ---- ctl_conf.c ----------------------------------------------------------- */
+
+/* inboxctl connectors add ID --channel C [--set KEY=VALUE]... [--dry-run],
+ * connectors disable ID, connectors enable ID (argv[0] is the verb): edit
+ * the configuration file. */
+int ctl__connectors_edit(struct ctl *ctl, int argc, char **argv);
 
 /* ---- ctl_restore.c ------------------------------------------------------- */
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <sodium.h>
@@ -177,6 +178,16 @@ main(int argc, char **argv)
 		return 0;
 	}
 	rt_sig_block();
+	if (!cc->enabled) {
+		/* idle, so a service manager that restarts an exited
+		 * process does not loop */
+		log_info("imap: connector %s is disabled (enabled = no): not "
+		    "connecting; waiting for SIGTERM", cc->id);
+		while (!rt_sig_pending())
+			sleep(1);
+		inbox_config_finish(&cfg);
+		return 0;
+	}
 	if (sodium_init() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
 		fatalx("imap: libsodium or libcurl failed to start");
 	if ((ipw = secret(cc->imap_password, cc->imap_password_file)) == NULL ||

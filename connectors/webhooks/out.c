@@ -457,8 +457,11 @@ wh_out_start(const struct inbox_config *cfg, const struct wh_conn *conns,
 		    wh_channel_find(conns[i].cc->channel);
 
 		if (impl != NULL && impl->send_build != NULL &&
-		    conns[i].token != NULL)
+		    conns[i].token != NULL && conns[i].cc->enabled)
 			k++;
+		else if (!conns[i].cc->enabled)
+			log_info("connector %s is disabled: its replies wait in "
+			    "its stream", conns[i].cc->id);
 	}
 	if (k == 0)
 		return NULL;
@@ -473,7 +476,7 @@ wh_out_start(const struct inbox_config *cfg, const struct wh_conn *conns,
 		struct sender *s;
 
 		if (impl == NULL || impl->send_build == NULL ||
-		    conns[i].token == NULL)
+		    conns[i].token == NULL || !conns[i].cc->enabled)
 			continue;
 		s = &o->senders[o->n++];
 		s->cfg = cfg;

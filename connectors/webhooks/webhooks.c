@@ -334,6 +334,11 @@ route(struct req *r, const char *uri, bool post, long content_length)
 		    "no webhook connector with this id");
 		return;
 	}
+	if (!r->cc->enabled) {
+		/* the platform keeps the update and tries again later */
+		answer(r, 503, "disabled", NULL, "this connector is disabled");
+		return;
+	}
 	r->conn = conn_of(r->wh, r->cc);
 	if (!post && r->impl->handshake != NULL) {
 		struct wh_request in = { .arg = query_arg, .ctx = r->wsi,

@@ -585,7 +585,75 @@ def test_restore_with_and_without_replay(w):
              "every message once: 20 + 10 + 2")
 
 
+def test_connectors_add_disable_enable(w):
+    """connectors add writes a section every process loads; disable makes
+    the webhook answer 503 and the router refuse replies through it,
+    enable brings both back; an edit that would not load is refused with
+    the parser's message and leaves the file as it was."""
+    import signal
+    with open(w.conf_path, "rb") as f:
+        before = f.read()
+    cp = w.inboxctl("connectors", "add", "api9", "--channel", "api",
+                    "--set", "team=support", "--dry-run")
+    check("[connector api9]" in out(cp), "dry run shows the section",
+          out(cp))
+    with open(w.conf_path, "rb") as f:
+        check_eq(f.read(), before, "a dry run writes nothing")
+    cp = w.inboxctl("connectors", "add", "bad1", "--channel", "api",
+                    "--set", "no_such_key=1", check_rc=False)
+    check_eq(cp.returncode, 1, "an edit that would not load")
+    check("no_such_key" in err(cp) and "nothing written" in err(cp),
+          "the parser's message", err(cp))
+    with open(w.conf_path, "rb") as f:
+        check_eq(f.read(), before, "a refused edit writes nothing")
+
+    cp = w.inboxctl("connectors", "add", "api9", "--channel", "api")
+    check("restart inbox-webhooks" in out(cp), "says what to restart",
+          out(cp))
+    w.restart("webhooks")
+    w.post_ok("api9", envelope("n-1", "t-n", text="hello"))
+    conv = wait_for(lambda: [c for c in w.conversations("all")
+                             if c["connector"] == "api9"], 20,
+                    "a dialog of the new connector")[0]
+
+    def reload_router():
+        logpath = w.procs["router"].logpath
+        with open(logpath) as f:
+            n = f.read().count("SLA policies")
+        w.procs["router"].popen.send_signal(signal.SIGHUP)
+        wait_for(lambda: open(logpath).read().count("SLA policies") > n,
+                 10, "the router reloaded")
+
+    w.inboxctl("connectors", "disable", "api9")
+    cp = w.inboxctl("connectors", "status", "--json")
+    row = [c for c in json.loads(out(cp))["connectors"]
+           if c["id"] == "api9"][0]
+    check_eq(row["enabled"], False, "status says disabled")
+    w.restart("webhooks")
+    reload_router()
+    st, js = w.post("api9", envelope("n-2", "t-n", text="again"))
+    check_eq(st, 503, "a disabled connector's webhook")
+    check_eq(js["error"]["code"], "disabled", "its error code")
+    cp = w.inboxctl("cmd", "message.send", json.dumps(
+        {"id": conv["id"], "text": "a reply"}), check_rc=False)
+    check_eq(cp.returncode, 1, "a reply through a disabled connector")
+    check("disabled" in err(cp), "refused as disabled", err(cp))
+    w.post_ok("api1", envelope("n-3", "t-other", text="others go on"))
+
+    w.inboxctl("connectors", "enable", "api9")
+    w.restart("webhooks")
+    reload_router()
+    w.post_ok("api9", envelope("n-2", "t-n", text="again"))
+    w.inboxctl("cmd", "message.send", json.dumps(
+        {"id": conv["id"], "text": "a reply"}))
+    wait_for(lambda: [c for c in w.conversations("all")
+                      if c["id"] == conv["id"]][0]["message_count"] == 3,
+             20, "both messages and the reply stored")
+
+
 TESTS = {
+    "connectors_add_disable_enable":
+        (test_connectors_add_disable_enable, None),
     "restore_with_and_without_replay":
         (test_restore_with_and_without_replay, None),
     "connectors_status": (test_connectors_status, None),
