@@ -49,6 +49,7 @@ static const struct conf_key global_keys[] = {
 	G("redis", "prefix", CT_STR, redis_prefix, 1, 64, "inbox"),
 	G("redis", "timeout_ms", CT_INT, redis_timeout_ms, 10, 600000, "2000"),
 	G("redis", "sentinels", CT_STR, redis_sentinels, 3, 4096, NULL),
+	G("redis", "cluster", CT_STR, redis_cluster, 3, 4096, NULL),
 	G("redis", "master_name", CT_STR, redis_master_name, 1, 255, "inbox"),
 	G("redis", "min_replicas", CT_INT, redis_min_replicas, 0, 64, "0"),
 	G("store", "path", CT_STR, store_path, 1, 4096, "/var/lib/inboxd/db"),
@@ -423,6 +424,7 @@ struct parse_state {
 	int section;             /* index into sections[], -1 none, -2 connector,
 	                          * -3 sla, -4 rule */
 	int section_line;
+	int cluster_line;        /* where [redis] cluster was set */
 	bool seen_global[NGLOBAL];
 	bool seen_conn[NCONN];
 	bool seen_sla[NSLA];
@@ -687,9 +689,12 @@ parse_line(struct parse_state *st, int line, char *s)
 		return fail(st, line, key, "unknown key in [sla %s]", p->name);
 	}
 	if (strcmp(sections[st->section], "redis") == 0 &&
-	    strcmp(key, "sentinels") == 0) {
+	    (strcmp(key, "sentinels") == 0 || strcmp(key, "cluster") == 0)) {
 		char host[256];
 		int port, got;
+
+		if (strcmp(key, "cluster") == 0)
+			st->cluster_line = line;
 
 		for (size_t i = 0; (got = inbox_hostport_nth(val, i, host,
 		    sizeof(host), &port)) != 0; i++)
@@ -764,6 +769,14 @@ inbox_config_parse(struct inbox_config *cfg, const char *file,
 	}
 	if ((rc = close_section(&st)) != 0)
 		return rc;
+	if (cfg->redis_cluster != NULL && cfg->redis_sentinels != NULL)
+		return fail(&st, st.cluster_line, "cluster", "[redis] sets both "
+		    "cluster and sentinels: a Redis Cluster fails over by "
+		    "itself, give one");
+	if (cfg->redis_cluster != NULL && !inbox_key_tagged(cfg->redis_prefix))
+		return fail(&st, st.cluster_line, "prefix", "with [redis] "
+		    "cluster every key must hash to one slot: put a hash tag "
+		    "in the prefix, e.g. prefix = {%s}", cfg->redis_prefix);
 	for (size_t i = 0; i < cfg->nsla; i++)
 		if (cfg->sla[i].business && cfg->business_week == NULL)
 			return fail(&st, cfg->sla[i].line, "hours", "sla '%s' "
@@ -892,6 +905,15 @@ inbox_list_has(const char *list, const char *name)
 		p += len;
 	}
 	return false;
+}
+
+bool
+inbox_key_tagged(const char *s)
+{
+	const char *open = strchr(s, '{'), *close;
+
+	return open != NULL && (close = strchr(open + 1, '}')) != NULL &&
+	    close > open + 1;
 }
 
 int

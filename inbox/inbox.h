@@ -210,6 +210,8 @@ struct inbox_config {
 	int redis_timeout_ms;
 	char *redis_sentinels;   /* "host:port, ..."; NULL: use host/port */
 	char *redis_master_name; /* the master the sentinels monitor */
+	char *redis_cluster;     /* "host:port, ...": seeds of a Redis
+	                          * Cluster; NULL: none */
 	int redis_min_replicas;  /* > 0: WAIT for that many after writes */
 
 	char *store_path;
@@ -291,6 +293,9 @@ bool inbox_list_has(const char *list, const char *name);
  * item (the host does not fit, no port, or a port out of 1..65535). */
 int inbox_hostport_nth(const char *list, size_t i, char *host, size_t hostlen,
     int *port);
+/* Whether s holds a Redis Cluster hash tag: a '{' with a '}' after it and
+ * something between them (the slot is then the tag's). */
+bool inbox_key_tagged(const char *s);
 /* True when `name` is one of the custom contact fields (contacts.fields). */
 bool inbox_config_contact_field(const struct inbox_config *cfg,
     const char *name);

@@ -935,6 +935,10 @@ drop_redis(struct router *r)
 	r->redis = NULL;
 	r->epoch = 0;
 	atomic_store(&r->m_active, false);
+	/* a connection that failed at once (a Redis Cluster slot half
+	 * moved answers -ASK until the move ends): do not spin */
+	if (rt_now_ms() - r->connected_at < 1000)
+		nap(100);
 }
 
 int
@@ -955,6 +959,7 @@ router_run(struct router *r)
 				backoff = backoff < 2000 ? backoff * 2 : 2000;
 				continue;
 			}
+			r->connected_at = rt_now_ms();
 			backoff = 100;
 			if (ready)
 				log_info("router: reconnected to redis");

@@ -23,6 +23,7 @@ struct router {
 	uint64_t ev_ms, ev_seq;  /* the last event id given out */
 	uint64_t cmd_ms, cmd_seq;/* the last inbox:cmd entry applied */
 	uint64_t in_ms, in_seq;  /* the newest inbox:in entry applied */
+	int64_t connected_at;    /* ms: the Redis connection was made */
 	bool outbox_published;   /* the outbox is in Redis: clear it next txn */
 	const char *cmd_id;      /* the command being applied, or NULL */
 	int64_t next_due;        /* the earliest timer (ms), 0: none */

@@ -123,14 +123,13 @@ link_init(struct gateway *gw, struct gw_link *l, const char *name)
 	link_connect(l);
 }
 
-/* A -READONLY answer: the server was demoted by a failover; reconnect
- * (through the sentinels) to the new master. */
+/* The server does not serve our keys any more (a failover demoted it, or
+ * a Redis Cluster moved their slot): reconnect to where they are. */
 static void
-check_readonly(redisAsyncContext *ac, const redisReply *r)
+check_moved(redisAsyncContext *ac, const redisReply *r)
 {
-	if (r != NULL && rt_reply_is_readonly(r)) {
-		log_warnx("gateway: redis says READONLY (a failover): "
-		    "reconnecting");
+	if (r != NULL && rt_reply_is_moved(r)) {
+		log_warnx("gateway: redis says %.40s: reconnecting", r->str);
 		redisAsyncDisconnect(ac);
 	}
 }
@@ -144,7 +143,7 @@ call_reply(redisAsyncContext *ac, void *reply, void *priv)
 	struct gw_call *call = priv;
 	redisReply *r = reply;
 
-	check_readonly(ac, r);
+	check_moved(ac, r);
 	if (call == NULL) {
 		if (r != NULL && r->type == REDIS_REPLY_ERROR)
 			log_warnx("gateway: redis: %s", r->str);
@@ -210,7 +209,7 @@ ev_reply(redisAsyncContext *ac, void *reply, void *priv)
 		return;          /* the link went down: read again when up */
 	if (r->type == REDIS_REPLY_ERROR) {
 		log_warnx("gateway: XREAD %s: %s", gw->k_events, r->str);
-		check_readonly(ac, r);
+		check_moved(ac, r);
 		lws_sul_schedule(gw->lws, 0, &gw->ev_retry, ev_retry_cb,
 		    RETRY_MS * LWS_US_PER_MS);
 		return;
@@ -249,7 +248,7 @@ ev_start_reply(redisAsyncContext *ac, void *reply, void *priv)
 		return;
 	if (r->type == REDIS_REPLY_ERROR) {
 		log_warnx("gateway: XREVRANGE %s: %s", gw->k_events, r->str);
-		check_readonly(ac, r);
+		check_moved(ac, r);
 		lws_sul_schedule(gw->lws, 0, &gw->ev_retry, ev_retry_cb,
 		    RETRY_MS * LWS_US_PER_MS);
 		return;

@@ -83,7 +83,7 @@ ensure(struct connector *c)
 static int
 flush(struct connector *c, size_t n)
 {
-	bool readonly = false;
+	bool moved = false;
 	int rc = 0;
 
 	for (size_t i = 0; i < n; i++) {
@@ -99,11 +99,11 @@ flush(struct connector *c, size_t n)
 			log_warnx("connector %s: redis: %s", c->cc->id, rep->str);
 			rc = INBOX_EUNAVAIL;
 		}
-		readonly = readonly || rt_reply_is_readonly(rep);
+		moved = moved || rt_reply_is_moved(rep);
 		freeReplyObject(rep);
 	}
-	if (readonly)
-		drop(c);         /* a demoted master: ask the sentinels again */
+	if (moved)
+		drop(c);         /* the keys are elsewhere: ask again */
 	return rc;
 }
 

@@ -221,7 +221,7 @@ flush(lws_sorted_usec_list_t *sul)
 	struct webhooks *wh = lws_container_of(sul, struct webhooks, flush_sul);
 	struct lws_dll2 *d, *next;
 	bool ok = redis_ready(wh), waited = false, replicated = true;
-	bool readonly = false;
+	bool moved = false;
 	size_t appended = 0;
 
 	if (ok) {
@@ -258,7 +258,7 @@ flush(lws_sorted_usec_list_t *sul)
 				r->stored = false;
 			if (rep->type == REDIS_REPLY_ERROR)
 				log_warnx("webhooks: XADD: %s", rep->str);
-			readonly = readonly || rt_reply_is_readonly(rep);
+			moved = moved || rt_reply_is_moved(rep);
 			freeReplyObject(rep);
 		}
 	}
@@ -267,8 +267,8 @@ flush(lws_sorted_usec_list_t *sul)
 		if (wh->redis->err)
 			drop_redis(wh);
 	}
-	if (readonly && wh->redis != NULL)
-		drop_redis(wh);  /* a demoted master: ask the sentinels again */
+	if (moved && wh->redis != NULL)
+		drop_redis(wh);  /* the keys are elsewhere: ask again */
 	for (d = wh->waiting.head; d != NULL; d = next) {
 		struct req *r = lws_container_of(d, struct req, list);
 		bool this_ok = r->stored && (replicated || r->envs.n == 0);

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "inbox/rt/cluster.h"
 #include "inbox/rt/rt.h"
 
 static struct timeval
@@ -134,6 +135,42 @@ connect_sentinels(const struct inbox_config *cfg)
 	return NULL;
 }
 
+/* With redis.cluster: where the slot of every key (the prefix's hash tag)
+ * is served now, as the cluster's masters say. Returns 0, or
+ * INBOX_EUNAVAIL (logged). */
+static int
+cluster_owner(const struct inbox_config *cfg, char *host, size_t len,
+    int *port)
+{
+	struct rt_cluster *cl = rt_cluster_open(cfg->redis_cluster,
+	    cfg->redis_timeout_ms);
+	const char *node, *colon;
+	char key[160];
+	uint16_t slot;
+	size_t n;
+
+	if (cl == NULL)
+		return INBOX_EUNAVAIL;  /* logged */
+	rt_key(key, sizeof(key), cfg, "in");
+	slot = rt_cluster_keyslot(key, strlen(key));
+	if ((node = rt_cluster_node_of(cl, slot)) == NULL ||
+	    (colon = strrchr(node, ':')) == NULL || (*port = atoi(colon + 1))
+	    <= 0) {
+		log_warnx("redis: no master of the cluster serves slot %u (the "
+		    "keys' %s)", slot, key);
+		rt_cluster_close(cl);
+		return INBOX_EUNAVAIL;
+	}
+	if (*node == '[' && colon > node + 1 && colon[-1] == ']')
+		node++;          /* [v6]:port */
+	n = (size_t)(colon - node) - (colon[-1] == ']');
+	snprintf(host, len, "%.*s", (int)n, node);
+	log_debug("redis: slot %u of the cluster is on %s:%d", slot, host,
+	    *port);
+	rt_cluster_close(cl);
+	return 0;
+}
+
 redisContext *
 rt_redis_connect(const struct inbox_config *cfg)
 {
@@ -143,6 +180,16 @@ rt_redis_connect(const struct inbox_config *cfg)
 
 	if (cfg->redis_sentinels != NULL)
 		return connect_sentinels(cfg);
+	if (cfg->redis_cluster != NULL) {
+		char host[256];
+		int port;
+
+		if (cluster_owner(cfg, host, sizeof(host), &port) != 0)
+			return NULL;
+		if ((c = connect_tcp(host, port, tv, why, sizeof(why))) == NULL)
+			log_warnx("redis %s:%d (cluster): %s", host, port, why);
+		return c;
+	}
 	if (cfg->redis_unix == NULL) {
 		if ((c = connect_tcp(cfg->redis_host, cfg->redis_port, tv, why,
 		    sizeof(why))) == NULL)
@@ -170,6 +217,8 @@ rt_redis_addr(const struct inbox_config *cfg, char *host, size_t len,
 {
 	redisContext *c;
 
+	if (cfg->redis_cluster != NULL)
+		return cluster_owner(cfg, host, len, port);
 	if (cfg->redis_sentinels == NULL) {
 		snprintf(host, len, "%s", cfg->redis_unix != NULL ?
 		    cfg->redis_unix : cfg->redis_host);
@@ -221,10 +270,17 @@ rt_wait_reply(redisContext *c, const struct inbox_config *cfg)
 }
 
 bool
-rt_reply_is_readonly(const redisReply *r)
+rt_reply_is_moved(const redisReply *r)
 {
-	return r != NULL && r->type == REDIS_REPLY_ERROR &&
-	    strncmp(r->str, "READONLY", 8) == 0;
+	static const char *const codes[] = { "READONLY", "MOVED ", "ASK ",
+	    "TRYAGAIN", "CLUSTERDOWN" };
+
+	if (r == NULL || r->type != REDIS_REPLY_ERROR)
+		return false;
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+		if (strncmp(r->str, codes[i], strlen(codes[i])) == 0)
+			return true;
+	return false;
 }
 
 void

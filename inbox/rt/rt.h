@@ -55,7 +55,9 @@ struct inbox_config *rt_config_reload(const struct inbox_config *old);
 /* ---- redis.c ----------------------------------------------------------- */
 
 /* Connects to the configured Redis (unix socket or TCP) with the configured
- * timeout. With redis.sentinels, asks them in turn for the master
+ * timeout. With redis.cluster, to the master that serves the slot of every
+ * key (redis.prefix carries a hash tag), as the cluster's nodes say. With
+ * redis.sentinels, asks them in turn for the master
  * redis.master_name and connects to the first answer whose ROLE is master
  * (after a failover, the next call finds the new master: drop the context
  * on any connection error and call again). Returns a context the caller
@@ -81,9 +83,12 @@ bool rt_wait_append(redisContext *c, const struct inbox_config *cfg);
  * when fewer did in time (the writes may be lost in a failover: do not
  * acknowledge them) or the connection failed (c->err set: drop c). */
 int rt_wait_reply(redisContext *c, const struct inbox_config *cfg);
-/* True for a -READONLY error: the server was demoted to a replica; drop
- * the context so the next connect asks the sentinels again. */
-bool rt_reply_is_readonly(const redisReply *r);
+/* True when the server does not serve our keys (any more): -READONLY (a
+ * master demoted by a Sentinel failover), or in a Redis Cluster -MOVED
+ * (the keys' slot is on another master: a reshard or a failover), -ASK and
+ * -TRYAGAIN (it is moving), -CLUSTERDOWN. Drop the context: the next
+ * connect asks the sentinels or the cluster where the keys are. */
+bool rt_reply_is_moved(const redisReply *r);
 
 /* Writes "<prefix>:<name>" into buf. */
 void rt_key(char *buf, size_t len, const struct inbox_config *cfg,

@@ -24,9 +24,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "harness"))
 
 from inboxd_harness import (  # noqa: E402
-    EXIT_FAIL, EXIT_HARNESS, EXIT_PASS, HarnessError, Redis, RedisError,
-    TestFailure, _reserve_port, _s, _say, _set_sanitizer_defaults, _tail,
-    check, check_eq, log, wait_for)
+    EXIT_FAIL, EXIT_HARNESS, EXIT_PASS, HarnessError, Inboxd, Redis,
+    RedisError, TestFailure, _reserve_port, _s, _say,
+    _set_sanitizer_defaults, _tail, check, check_eq, envelope, log,
+    wait_for)
 
 NSLOTS = 16384
 SANITIZER_MARKS = (b"ERROR: AddressSanitizer", b"ERROR: LeakSanitizer",
@@ -680,8 +681,129 @@ def test_cluster_client(cl):
           "-MOVED and -ASK")
 
 
+def migrate_slot(cl, slot, src, dst):
+    """Moves slot from src to dst by hand, key by key (IMPORTING,
+    MIGRATING, MIGRATE, SETSLOT NODE on every master), as a reshard does."""
+    dst.cmd("CLUSTER", "SETSLOT", slot, "IMPORTING", src.id)
+    src.cmd("CLUSTER", "SETSLOT", slot, "MIGRATING", dst.id)
+    while True:
+        keys = src.cmd("CLUSTER", "GETKEYSINSLOT", slot, 10)
+        if not keys:
+            break
+        for k in keys:
+            src.cmd("MIGRATE", "127.0.0.1", dst.port, k, 0, 10000)
+            time.sleep(0.05)     # traffic meets a half-moved slot
+    for n in [dst, src] + [x for x in cl.nodes if x not in (src, dst)]:
+        n.cmd("CLUSTER", "SETSLOT", slot, "NODE", dst.id)
+    return cl.wait_ok()
+
+
+def test_inboxd_on_cluster(cl):
+    """The router, webhooks, gateway and inboxctl on a Redis Cluster of
+    three masters (every key in one slot through the prefix's hash tag):
+    messages flow from a webhook to a websocket; while that slot moves to
+    another master under traffic, posts are answered 202 or 503 (never
+    lost: each 202 is stored once), and every process follows the slot to
+    its new master by itself."""
+    import threading
+    cl.create()
+    w = Inboxd("inboxd-on-cluster", start=False, conf_extra={
+        "redis": {"cluster": cl.seeds, "prefix": "{inbox}"}})
+    try:
+        for name in ("router", "webhooks", "gateway"):
+            w.start(name)
+        w.add_agent("ann", "correct horse battery staple")
+        ws = w.ws_connect(w.token("ann", "correct horse battery staple"))
+        for i in range(20):
+            w.post_ok("api1", envelope("a-%d" % i, "t-%d" % (i % 5)))
+        for i in range(20):
+            ws.wait_event("message.created", lambda e, i=i: e["data"][
+                "message"]["external_id"] == "a-%d" % i, timeout=20)
+        slot = keyslot("{inbox}:in")
+        owners = cl.nodes[0].owners()
+        src = cl.node_at(owners[slot])
+        dst = next(n for n in cl.nodes if n is not src)
+        check(src.cmd("EXISTS", "{inbox}:in") == 1, "inbox:in on the "
+              "slot's master %s" % src.addr)
+
+        acked, refused, unknown = [], [], []
+        stop = threading.Event()
+
+        def poster():
+            k = 0
+            while not stop.is_set():
+                ext = "b-%d" % k
+                k += 1
+                try:
+                    st, _ = w.post("api1", envelope(ext, "t-%d" % (k % 7)),
+                                   timeout=10)
+                except OSError:
+                    st = 0
+                {202: acked, 503: refused}.get(st, unknown).append(ext)
+                time.sleep(0.01)
+        th = threading.Thread(target=poster)
+        th.start()
+        try:
+            time.sleep(0.5)
+            t0 = time.monotonic()
+            owners = migrate_slot(cl, slot, src, dst)
+            log("slot %d moved from %s to %s in %.1fs under traffic" % (
+                slot, src.addr, dst.addr, time.monotonic() - t0))
+            time.sleep(2)
+        finally:
+            stop.set()
+            th.join()
+        check_eq(owners[slot], dst.port, "the slot's new master")
+        check(dst.cmd("EXISTS", "{inbox}:in") == 1 and
+              src.cmd("DBSIZE") == 0, "the keys moved")
+        log("%d posts acknowledged, %d refused (503) during the move, %d "
+            "without an answer" % (len(acked), len(refused), len(unknown)))
+        check(len(acked) > 20, "posts acknowledged around the move",
+              len(acked))
+        check_eq(unknown, [], "posts without an answer")
+        # every acknowledged post is stored once and announced live; a
+        # refused one is not stored
+        w.post_ok("api1", envelope("c-0", "t-c"))
+        ws.wait_event("message.created", lambda e: e["data"]["message"][
+            "external_id"] == "c-0", timeout=30)
+        want = set(acked) | {"c-0"} | {"a-%d" % i for i in range(20)}
+
+        def announced():
+            ws.pump(0.2)
+            got = {e["data"]["message"]["external_id"]
+                   for e in ws.find_events("message.created")}
+            return got if want <= got else None
+        seen = wait_for(announced, 60, "every acknowledged post announced")
+        check_eq(seen, want, "messages announced: the acknowledged ones "
+                 "(none refused with 503)")
+        events = [e["data"]["message"]["external_id"]
+                  for e in ws.find_events("message.created")]
+        check_eq(len(events), len(seen), "each announced once")
+        total = sum(c["message_count"] for c in w.conversations("all"))
+        check_eq(total, len(want), "messages stored, each once")
+        # the move reached each process: its log names the redirections
+        for name in ("router", "webhooks", "gateway"):
+            with open(w.procs[name].logpath, errors="replace") as f:
+                text = f.read()
+            hits = [ln for ln in text.splitlines() if any(
+                m in ln for m in ("MOVED", "ASK", "UNBLOCKED", "TRYAGAIN",
+                                  "reconnecting"))]
+            log("%s: %d log lines about the move, e.g. %s" % (
+                name, len(hits), hits[:1]))
+            if name != "webhooks":   # it may have posted nothing then
+                check(hits, "%s saw the slot move" % name)
+        for name in ("router", "webhooks", "gateway"):
+            w.assert_running(name)
+    except BaseException:
+        w.failed = True
+        raise
+    finally:
+        w.cleanup()
+
+
 TESTS = {
     "cluster_client": test_cluster_client,
+    "inboxd_on_cluster": test_inboxd_on_cluster,
 }
 
 

@@ -234,6 +234,30 @@ sentinels_are_host_port_lists(void **state)
 	expect_error("[redis]\nmin_replicas = -1\n", 2, "min_replicas", "");
 }
 
+static void
+cluster_needs_a_hash_tag_and_no_sentinels(void **state)
+{
+	struct inbox_config cfg;
+	struct inbox_err err;
+
+	(void)state;
+	assert_int_equal(parse(&cfg, "[redis]\ncluster = 10.0.0.1:7000, "
+	    "10.0.0.2:7000\nprefix = {inbox}\n", &err), 0);
+	assert_string_equal(cfg.redis_cluster, "10.0.0.1:7000, 10.0.0.2:7000");
+	inbox_config_finish(&cfg);
+	assert_true(inbox_key_tagged("{inbox}"));
+	assert_true(inbox_key_tagged("app:{x}"));
+	assert_false(inbox_key_tagged("inbox"));
+	assert_false(inbox_key_tagged("{}inbox"));
+	assert_false(inbox_key_tagged("in{box"));
+	expect_error("[redis]\ncluster = a:1\n", 2, "prefix",
+	    "put a hash tag in the prefix, e.g. prefix = {inbox}");
+	expect_error("[redis]\nprefix = {i}\nsentinels = s:1\ncluster = "
+	    "a:1\n", 4, "cluster", "both cluster and sentinels");
+	expect_error("[redis]\ncluster = a:1, b\n", 2, "cluster",
+	    "item 2 of 'a:1, b' is not host:port");
+}
+
 int
 main(void)
 {
@@ -244,6 +268,7 @@ main(void)
 		cmocka_unit_test(each_error_names_file_line_and_key),
 		cmocka_unit_test(nul_bytes_and_bad_utf8_are_errors),
 		cmocka_unit_test(sentinels_are_host_port_lists),
+		cmocka_unit_test(cluster_needs_a_hash_tag_and_no_sentinels),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
