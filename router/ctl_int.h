@@ -6,7 +6,8 @@
  * import; ctl_csv.c: CSV; ctl_agents.c: `agent list` and `agent set`;
  * ctl_sla.c: `sla tail`; ctl_stats.c: `stats`; ctl_connectors.c:
  * `connectors`; ctl_conf.c: `connectors add|disable|enable`;
- * ctl_restore.c: `restore`.
+ * ctl_lists.c: `templates`, `tags`, `teams`, `sla list`; ctl_restore.c:
+ * `restore`.
  */
 #ifndef INBOX_ROUTER_CTL_INT_H
 #define INBOX_ROUTER_CTL_INT_H
@@ -170,6 +171,19 @@ int ctl__connectors(struct ctl *ctl, int argc, char **argv);
  * connectors disable ID, connectors enable ID (argv[0] is the verb): edit
  * the configuration file. */
 int ctl__connectors_edit(struct ctl *ctl, int argc, char **argv);
+
+/* ---- ctl_lists.c ---------------------------------------------------------- */
+
+/* inboxctl templates list [--json] | put NAME (--text T | --file F) |
+ * delete NAME */
+int ctl__templates(struct ctl *ctl, int argc, char **argv);
+/* inboxctl tags list [--json] */
+int ctl__tags(struct ctl *ctl, int argc, char **argv);
+/* inboxctl teams list [--json]: each team's agents and connectors */
+int ctl__teams(struct ctl *ctl, int argc, char **argv);
+/* inboxctl sla list [--json]: the [sla] policies as the router reads them
+ * (argv after "list") */
+int ctl__sla_list(struct ctl *ctl, int argc, char **argv);
 
 /* ---- ctl_restore.c ------------------------------------------------------- */
 

@@ -106,8 +106,10 @@ ctl__sla(struct ctl *ctl, int argc, char **argv)
 	long count;
 	int rc;
 
+	if (argc >= 1 && strcmp(argv[0], "list") == 0)
+		return ctl__sla_list(ctl, argc - 1, argv + 1);
 	if (argc < 1 || strcmp(argv[0], "tail") != 0) {
-		fprintf(stderr, "inboxctl: sla: tail?\n");
+		fprintf(stderr, "inboxctl: sla: tail or list?\n");
 		return ctl__usage();
 	}
 	if ((rc = ctl__args(argc - 1, argv + 1, opts, 4, ops, 0, 0, &nops,

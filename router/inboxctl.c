@@ -37,6 +37,16 @@ print_usage(FILE *f)
 	    "      list conversations (read from the store)\n"
 	    "  events tail [--from ID] [--count N] [--timeout SEC]\n"
 	    "      print the router's events, one JSON object a line\n"
+	    "  sla list [--json]\n"
+	    "      the [sla] policies as the router reads them\n"
+	    "  templates list [--json]\n"
+	    "  templates put NAME (--text TEXT | --file FILE)\n"
+	    "  templates delete NAME\n"
+	    "      the reply templates (put checks the text renders)\n"
+	    "  tags list [--json]\n"
+	    "      every tag used, with when it was first used\n"
+	    "  teams list [--json]\n"
+	    "      each team's agents and connectors\n"
 	    "  sla tail [--json] [--since ID|DURATION|all] [--count N]\n"
 	    "           [--timeout SEC]\n"
 	    "      follow the SLA warnings and breaches, one a line\n"
@@ -660,6 +670,9 @@ static const struct {
 	{ "stats", ctl__stats },
 	{ "rules", ctl__rules },
 	{ "connectors", ctl__connectors },
+	{ "templates", ctl__templates },
+	{ "tags", ctl__tags },
+	{ "teams", ctl__teams },
 };
 
 int

@@ -278,6 +278,18 @@ store_task_json(const struct store_task *tk)
 }
 
 void *
+store_template_json(const struct store_template *t)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "name", t->name);
+	cJSON_AddStringToObject(o, "text", t->text);
+	cJSON_AddNumberToObject(o, "updated", (double)t->updated);
+	add_str_or_null(o, "updated_by", t->updated_by);
+	return o;
+}
+
+void *
 store_contact_json(const struct store_contact *c)
 {
 	cJSON *o = cJSON_CreateObject(), *f;

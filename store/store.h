@@ -319,6 +319,8 @@ void *store_conv_json(struct store_txn *txn, const struct store_conv *conv);
 void *store_msg_json(const struct store_msg *msg, const void *envelope);
 void *store_task_json(const struct store_task *task);
 void *store_contact_json(const struct store_contact *c);
+/* {"name", "text", "updated", "updated_by" (or null)} (a cJSON *). */
+void *store_template_json(const struct store_template *t);
 /* capacity null: the router's default; presence as of now (see
  * store_agent_presence). */
 void *store_agent_json(const struct store_agent *a, uint32_t load,

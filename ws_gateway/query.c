@@ -337,12 +337,7 @@ do_contact_get(const struct gateway *gw, const cJSON *req,
 static int
 template_one(void *arg, const struct store_template *t)
 {
-	cJSON *o = cJSON_CreateObject();
-
-	cJSON_AddStringToObject(o, "name", t->name);
-	cJSON_AddStringToObject(o, "text", t->text);
-	cJSON_AddNumberToObject(o, "updated", (double)t->updated);
-	cJSON_AddItemToArray(arg, o);
+	cJSON_AddItemToArray(arg, store_template_json(t));
 	return 0;
 }
 

@@ -651,7 +651,76 @@ def test_connectors_add_disable_enable(w):
              20, "both messages and the reply stored")
 
 
+def test_templates_tags_teams_sla(w):
+    """templates put/list/delete through the router (a text that does not
+    render is refused with the reason), tags list, teams list (agents and
+    connectors by team) and sla list (the [sla] sections), as tables and
+    as JSON."""
+    cp = w.inboxctl("templates", "list")
+    check("no templates" in out(cp), "no templates yet", out(cp))
+    w.inboxctl("templates", "put", "greet", "--text",
+               "Hello {contact.name}, {agent.name} here")
+    w.inboxctl("templates", "put", "bye", "--file", "-",
+               input="Bye!\nSee you")
+    cp = w.inboxctl("templates", "put", "bad", "--text", "Hi {nope}",
+                    check_rc=False)
+    check_eq(cp.returncode, 1, "a template that does not render")
+    check("nope" in err(cp), "says what does not render", err(cp))
+    got = json.loads(out(w.inboxctl("templates", "list", "--json")))
+    check_eq({t["name"]: t["text"] for t in got},
+             {"greet": "Hello {contact.name}, {agent.name} here",
+              "bye": "Bye!\nSee you"}, "templates kept")
+    table = out(w.inboxctl("templates", "list"))
+    check("greet" in table and "Bye!..." in table, "the table", table)
+    w.inboxctl("templates", "delete", "bye")
+    cp = w.inboxctl("templates", "delete", "bye", check_rc=False)
+    check_eq(cp.returncode, 1, "deleting an absent template")
+    check("not_found" in err(cp), "refused as not_found", err(cp))
+    check_eq([t["name"] for t in json.loads(out(w.inboxctl(
+        "templates", "list", "--json")))], ["greet"], "after delete")
+
+    w.add_agent("ann", "correct horse battery staple")
+    w.add_agent("bob", "correct horse battery staple")
+    w.inboxctl("agent", "set", "ann", "--teams", "support, billing")
+    w.inboxctl("agent", "set", "bob", "--teams", "billing")
+    teams = json.loads(out(w.inboxctl("teams", "list", "--json")))
+    check_eq({t["team"]: (sorted(t["agents"]), t["connectors"])
+              for t in teams},
+             {"support": (["ann"], ["api1"]), "billing": (["ann", "bob"],
+                                                          [])},
+             "teams of agents and connectors")
+    check("billing" in out(w.inboxctl("teams", "list")), "the table")
+
+    w.post_ok("api1", envelope("m-1", "t-1"))
+    conv = wait_for(lambda: w.conversations("all"), 20, "a dialog")[0]
+    w.inboxctl("cmd", "conversation.tag", json.dumps(
+        {"id": conv["id"], "add": ["#Billing", "VIP"]}))
+    tags = json.loads(out(w.inboxctl("tags", "list", "--json")))
+    check_eq(sorted(t["tag"] for t in tags), ["billing", "vip"],
+             "tags, normalized")
+    check("#vip" in out(w.inboxctl("tags", "list")), "the tags table")
+
+    sla = json.loads(out(w.inboxctl("sla", "list", "--json")))
+    check_eq([(p["name"], p["first_response_ms"], p["resolution_ms"],
+               p["priority"]) for p in sla],
+             [("urgent", 900000, None, "urgent"), ("std", 14400000,
+                                                  172800000, None)],
+             "the [sla] policies")
+    table = out(w.inboxctl("sla", "list"))
+    check("urgent" in table and "15m" in table, "the sla table", table)
+    cp = w.inboxctl("templates", "frobnicate", check_rc=False)
+    check_eq(cp.returncode, 2, "an unknown verb is a usage error")
+
+
+TEAMS_SLA_CONF = {
+    "connector api1": {"team": "support"},
+    "sla urgent": {"first_response": "15m", "priority": "urgent"},
+    "sla std": {"first_response": "4h", "resolution": "2d"},
+}
+
 TESTS = {
+    "templates_tags_teams_sla":
+        (test_templates_tags_teams_sla, TEAMS_SLA_CONF),
     "connectors_add_disable_enable":
         (test_connectors_add_disable_enable, None),
     "restore_with_and_without_replay":
