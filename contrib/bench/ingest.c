@@ -14,7 +14,13 @@
  * Without --hook, the generic api channel's envelope goes to --connector.
  *
  * The websocket side is a minimal RFC 6455 reader on a plain socket, polled
- * through curl_multi_poll's extra fd, so one loop drives both.
+ * through curl_multi_poll's extra fd, so one loop drives both. Each
+ * message.created is matched to its POST (the text carries the index): the
+ * end-to-end latency is from the POST's start to the event's receipt.
+ *
+ * With --rate R the posts start on a fixed schedule, R a second (open loop,
+ * as traffic arrives: a late answer does not delay the next post), instead
+ * of each connection posting again as soon as it is answered.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -54,6 +60,7 @@ struct opts {
 	int gw_port;
 	const char *connector, *login, *password;
 	long n, k;
+	double rate;             /* posts a second; 0: as fast as answered */
 	int timeout_s;
 	struct hook hooks[HOOKS_MAX];
 	int nhooks;              /* 0: the api channel on connector */
@@ -80,6 +87,9 @@ struct run {
 	long next, done, non2xx, seen;
 	double first_post, last_event;
 	double *lat;
+	double *t0;              /* when post i started */
+	double *e2e;             /* post start to its message.created */
+	long ne2e;
 	struct ws ws;
 };
 
@@ -244,10 +254,18 @@ ws_read(struct run *r)
 			char save = text[plen];
 
 			text[plen] = '\0';
+			const char *at;
+
 			if (strstr(text, "\"event\":\"message.created\"") &&
-			    strstr(text, needle)) {
+			    (at = strstr(text, needle)) != NULL) {
+				long i = strtol(at + strlen(needle), NULL, 10);
+
 				r->seen++;
 				r->last_event = now_s();
+				if (i >= 0 && i < r->o.n && r->t0[i] > 0 &&
+				    r->ne2e < r->o.n)
+					r->e2e[r->ne2e++] = r->last_event -
+					    r->t0[i];
 			}
 			text[plen] = save;
 		}
@@ -375,6 +393,7 @@ start_post(struct run *r, CURLM *multi, struct poster *p)
 	curl_easy_setopt(p->easy, CURLOPT_HTTPHEADER, p->hdrs);
 	curl_easy_setopt(p->easy, CURLOPT_POSTFIELDS, p->body);
 	p->started = now_s();
+	r->t0[i] = p->started;
 	if (r->first_post == 0)
 		r->first_post = p->started;
 	curl_multi_add_handle(multi, p->easy);
@@ -423,7 +442,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: inbox-bench-ingest --webhooks http://H:P "
 	    "--gateway H:P (--connector ID | --hook CHANNEL:CONNECTOR:SECRET...) "
-	    "--login L --password P [-n N] [-k K] [--timeout S]\n"
+	    "--login L --password P [-n N] [-k K] [--rate R] [--timeout S]\n"
 	    "  CHANNEL: telegram, whatsapp, messenger, vk, viber or api\n");
 	return 2;
 }
@@ -433,10 +452,11 @@ main(int argc, char **argv)
 {
 	struct run r = { .o = { .n = 20000, .k = 16, .timeout_s = 120,
 	    .connector = "bench" } };
-	struct poster *posters = NULL;
+	struct poster *posters = NULL, **idle = NULL;
 	CURLM *multi = NULL;
 	char token[512], *colon;
-	double deadline;
+	double deadline, start0;
+	long nidle = 0;
 	int rc = 1;
 
 	for (int i = 1; i < argc; i++) {
@@ -451,6 +471,7 @@ main(int argc, char **argv)
 		else if (strcmp(a, "--password") == 0) r.o.password = v;
 		else if (strcmp(a, "-n") == 0) r.o.n = atol(v);
 		else if (strcmp(a, "-k") == 0) r.o.k = atol(v);
+		else if (strcmp(a, "--rate") == 0) r.o.rate = atof(v);
 		else if (strcmp(a, "--timeout") == 0) r.o.timeout_s = atoi(v);
 		else if (strcmp(a, "--hook") == 0) {
 			if (add_hook(&r.o, argv[i + 1]) != 0)
@@ -482,21 +503,44 @@ main(int argc, char **argv)
 	    ws_open(&r.ws, &r.o, token) != 0)
 		goto out;
 	r.lat = calloc((size_t)r.o.n, sizeof(double));
+	r.t0 = calloc((size_t)r.o.n, sizeof(double));
+	r.e2e = calloc((size_t)r.o.n, sizeof(double));
 	posters = calloc((size_t)r.o.k, sizeof(*posters));
+	idle = calloc((size_t)r.o.k, sizeof(*idle));
+	if (r.lat == NULL || r.t0 == NULL || r.e2e == NULL || posters == NULL ||
+	    idle == NULL)
+		goto out;
 	multi = curl_multi_init();
 	for (long i = 0; i < r.o.k; i++) {
 		posters[i].easy = curl_easy_init();
 		curl_easy_setopt(posters[i].easy, CURLOPT_WRITEFUNCTION, sink);
 		curl_easy_setopt(posters[i].easy, CURLOPT_PRIVATE, (void *)&posters[i]);
-		if (r.next < r.o.n)
+		if (r.o.rate > 0)
+			idle[nidle++] = &posters[i];
+		else if (r.next < r.o.n)
 			start_post(&r, multi, &posters[i]);
 	}
 	deadline = now_s() + r.o.timeout_s;
+	start0 = now_s();
 	while ((r.done < r.o.n || r.seen < r.o.n) && now_s() < deadline) {
 		struct curl_waitfd wfd = { .fd = r.ws.fd, .events = CURL_WAIT_POLLIN };
 		CURLMsg *m;
-		int running, left, nfds;
+		int running, left, nfds, wait_ms = 50;
 
+		/* paced: the posts whose time has come, on idle connections
+		 * (none idle: K is too small for the rate; it shows as late
+		 * starts in the latency) */
+		while (r.o.rate > 0 && r.next < r.o.n && nidle > 0 &&
+		    now_s() >= start0 + (double)r.next / r.o.rate)
+			start_post(&r, multi, idle[--nidle]);
+		if (r.o.rate > 0 && r.next < r.o.n) {
+			double due = start0 + (double)r.next / r.o.rate - now_s();
+
+			/* at least 1 ms: the posts due meanwhile start
+			 * together (their latency counts from their start) */
+			wait_ms = due <= 0 ? 0 : due < 0.05 ? 1 + (int)(due *
+			    1e3) : 50;
+		}
 		curl_multi_perform(multi, &running);
 		while ((m = curl_multi_info_read(multi, &left)) != NULL) {
 			struct poster *p;
@@ -512,10 +556,12 @@ main(int argc, char **argv)
 				r.non2xx++;
 			r.lat[r.done++] = now_s() - p->started;
 			curl_multi_remove_handle(multi, m->easy_handle);
-			if (r.next < r.o.n)
+			if (r.o.rate > 0)
+				idle[nidle++] = p;
+			else if (r.next < r.o.n)
 				start_post(&r, multi, p);
 		}
-		curl_multi_poll(multi, &wfd, 1, 50, &nfds);
+		curl_multi_poll(multi, &wfd, 1, wait_ms, &nfds);
 		if (ws_read(&r) != 0)
 			break;
 	}
@@ -531,8 +577,20 @@ main(int argc, char **argv)
 			    r.lat[(size_t)((double)r.done * 0.99)] * 1e3);
 		if (r.seen == r.o.n && secs > 0)
 			printf("ingest: %.0f msgs/s (%ld messages in %.3f s, first "
-			    "POST to last message.created)\n",
-			    (double)r.o.n / secs, r.o.n, secs);
+			    "POST to last message.created)%s\n",
+			    (double)r.o.n / secs, r.o.n, secs, r.o.rate > 0 ?
+			    ", paced" : "");
+		if (r.ne2e > 0) {
+			qsort(r.e2e, (size_t)r.ne2e, sizeof(double), cmp_double);
+			printf("end to end (POST start to message.created at the "
+			    "websocket)%s: p50 %.2f ms, p99 %.2f ms, p99.9 %.2f "
+			    "ms, max %.2f ms\n", r.o.rate > 0 ? "" :
+			    " (unpaced: includes queueing)",
+			    r.e2e[r.ne2e / 2] * 1e3,
+			    r.e2e[(size_t)((double)r.ne2e * 0.99)] * 1e3,
+			    r.e2e[(size_t)((double)r.ne2e * 0.999)] * 1e3,
+			    r.e2e[r.ne2e - 1] * 1e3);
+		}
 	}
 	{
 		struct rusage ru;
@@ -557,6 +615,9 @@ out:
 		curl_multi_cleanup(multi);
 	}
 	free(posters);
+	free(idle);
+	free(r.t0);
+	free(r.e2e);
 	free(r.lat);
 	free(r.ws.buf);
 	if (r.ws.fd > 0)
