@@ -203,18 +203,59 @@ next_event_id(struct router *r, char *id, size_t len)
 	    (unsigned long long)r->ev_seq);
 }
 
+/* What an event is about, so that a gateway need not parse its data to
+ * decide who sees it: the dialog of data.conversation (or of
+ * data.conversation_id, read in txn), else everyone. The dialog's connector
+ * and assignee are copied into conn and asg (an LMDB value is valid only
+ * until the next write). */
+static void
+event_scope(struct store_txn *txn, const cJSON *data, struct store_event *ev,
+    char *conn, size_t connlen, char *asg, size_t asglen)
+{
+	const cJSON *conv = cJSON_GetObjectItemCaseSensitive(data,
+	    "conversation");
+	const cJSON *cid = cJSON_GetObjectItemCaseSensitive(data,
+	    "conversation_id");
+	const char *cn = NULL, *as = NULL;
+	struct store_conv c;
+
+	ev->scope = "all";
+	if (cJSON_IsObject(conv)) {
+		ev->scope = "conv";
+		cn = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(conv,
+		    "connector"));
+		as = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(conv,
+		    "assignee"));
+	} else if (cJSON_IsNumber(cid) && cid->valuedouble >= 1) {
+		if (store_conv_get(txn, (uint64_t)cid->valuedouble, &c) != 0) {
+			ev->scope = NULL;        /* let a gateway look */
+			return;
+		}
+		ev->scope = "conv";
+		cn = c.connector;
+		as = c.assignee;
+	}
+	snprintf(conn, connlen, "%s", cn != NULL ? cn : "");
+	snprintf(asg, asglen, "%s", as != NULL ? as : "");
+	ev->connector = conn;
+	ev->assignee = asg;
+}
+
 static void
 outbox_add(struct router *r, struct store_txn *txn, const char *name,
     void *data, const char *to)
 {
 	struct store_event ev;
-	char id[48];
+	char id[48], conn[INBOX_ID_MAX + 1], asg[128];
 	char *json;
 	int rc;
 
 	next_event_id(r, id, sizeof(id));
+	memset(&ev, 0, sizeof(ev));
+	if (name[0] != '@')
+		event_scope(txn, data, &ev, conn, sizeof(conn), asg,
+		    sizeof(asg));
 	json = cJSON_PrintUnformatted(data);
-	cJSON_Delete(data);
 	if (json == NULL)
 		fatalx("router: out of memory printing an event");
 	ev.id = id;
@@ -223,6 +264,7 @@ outbox_add(struct router *r, struct store_txn *txn, const char *name,
 	ev.to = to;
 	ev.cmd_id = name[0] == '@' ? NULL : r->cmd_id;
 	rc = store_outbox_add(txn, &ev);
+	cJSON_Delete(data);
 	free(json);
 	if (rc != 0)
 		fatalx("router: outbox: %s", inbox_strerror(rc));
@@ -276,7 +318,7 @@ publish_one(void *arg, const struct store_event *ev)
 {
 	struct publish *p = arg;
 	char stream[256];
-	const char *argv[14];
+	const char *argv[20];
 	int argc = 0;
 
 	argv[argc++] = "XADD";
@@ -315,6 +357,16 @@ publish_one(void *arg, const struct store_event *ev)
 		if (ev->cmd_id != NULL) {
 			argv[argc++] = "cmd_id";
 			argv[argc++] = ev->cmd_id;
+		}
+		if (ev->scope != NULL) {
+			argv[argc++] = "scope";
+			argv[argc++] = ev->scope;
+		}
+		if (ev->scope != NULL && strcmp(ev->scope, "conv") == 0) {
+			argv[argc++] = "conn";
+			argv[argc++] = ev->connector != NULL ? ev->connector : "";
+			argv[argc++] = "assignee";
+			argv[argc++] = ev->assignee != NULL ? ev->assignee : "";
 		}
 	}
 	if (redisAppendCommandArgv(p->r->redis, argc, argv, NULL) != REDIS_OK)

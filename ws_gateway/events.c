@@ -158,6 +158,25 @@ frame_scope(struct gateway *gw, struct gw_frame *f)
 	cJSON_Delete(ev);
 }
 
+void
+gw_frame_scope_from(struct gw_frame *f, const redisReply *fields)
+{
+	const char *scope = rt_entry_field(fields, "scope", NULL);
+
+	if (scope == NULL)
+		return;          /* an older router's: read from data if needed */
+	if (strcmp(scope, "all") == 0) {
+		f->scope = 1;
+	} else if (strcmp(scope, "conv") == 0) {
+		const char *c = rt_entry_field(fields, "conn", NULL);
+		const char *a = rt_entry_field(fields, "assignee", NULL);
+
+		f->scope = 2;
+		snprintf(f->connector, sizeof(f->connector), "%s", c ? c : "");
+		snprintf(f->assignee, sizeof(f->assignee), "%s", a ? a : "");
+	}
+}
+
 bool
 gw_frame_visible_to(const struct gateway *gw, struct gw_frame *f,
     const struct gw_session_view *v)
@@ -242,6 +261,7 @@ gw_event_entry(struct gateway *gw, const char *id, const redisReply *fields)
 	}
 	f = gw_event_frame(id, ev, data, rt_entry_field(fields, "to", NULL),
 	    rt_entry_field(fields, "cmd_id", NULL));
+	gw_frame_scope_from(f, fields);
 	slot = gw->ring.head % gw->ring.size;
 	free(gw->ring.slots[slot]);
 	gw->ring.slots[slot] = f;

@@ -29,9 +29,9 @@ struct gw_frame {
 	char to[65];             /* events for one agent: its login; else "" */
 	char cmd_id[136];        /* events that answer a command; else "" */
 	char name[48];           /* event name; "" for results */
-	/* what the event is about, read from its data on first use by the
-	 * service thread: scope 0 unknown, 1 none (for everyone), 2 a
-	 * dialog (connector, assignee) */
+	/* what the event is about, from the router's stream fields or else
+	 * read from its data on first use: scope 0 unknown, 1 none (for
+	 * everyone), 2 a dialog (connector, assignee) */
 	int scope;
 	char connector[65];
 	char assignee[65];
@@ -119,6 +119,10 @@ struct gw_frame *gw_frame_new(const char *data, size_t len);
 /* Builds the push frame of one stream entry. */
 struct gw_frame *gw_event_frame(const char *id, const char *event,
     const char *data, const char *to, const char *cmd_id);
+/* Takes what the event is about from the stream entry's scope, conn and
+ * assignee fields (the router's); without them it is read from the data
+ * when first needed. */
+void gw_frame_scope_from(struct gw_frame *f, const redisReply *fields);
 /* Whether an event frame may go to the agent `login`. */
 bool gw_frame_visible(const struct gw_frame *f, const char *login);
 /* Handles one entry of inbox:events: a push frame into the ring, or an

@@ -615,6 +615,7 @@ replay_build(struct gateway *gw, const redisReply *r, const char *since,
 			continue; /* sent live already */
 		f = gw_event_frame(last, ev, data,
 		    rt_entry_field(e->element[1], "to", NULL), NULL);
+		gw_frame_scope_from(f, e->element[1]);
 		if (!gw_frame_visible_to(gw, f, view)) {
 			free(f);
 			continue;

@@ -257,9 +257,14 @@ collect_outbox(void *arg, const struct store_event *ev)
 	if (ids->n == 0) {
 		assert_null(ev->to);
 		assert_null(ev->cmd_id);
+		assert_null(ev->scope);
+		assert_null(ev->connector);
 	} else {
 		assert_string_equal(ev->to, "ann");
 		assert_string_equal(ev->cmd_id, "k-1");
+		assert_string_equal(ev->scope, "conv");
+		assert_string_equal(ev->connector, "api1");
+		assert_string_equal(ev->assignee, "");
 	}
 	ids->n++;
 	return 0;
@@ -273,10 +278,11 @@ outbox_keeps_events_in_order_until_cleared(void **state)
 	struct ids ids = { .n = 0 };
 	uint64_t v = 0;
 
-	assert_int_equal(store_outbox_add(t, &(struct store_event){ "10-0", "a.b",
-	    "{}", NULL, NULL }), 0);
-	assert_int_equal(store_outbox_add(t, &(struct store_event){ "10-1", "c.d",
-	    "{}", "ann", "k-1" }), 0);
+	assert_int_equal(store_outbox_add(t, &(struct store_event){ .id = "10-0",
+	    .name = "a.b", .data = "{}" }), 0);
+	assert_int_equal(store_outbox_add(t, &(struct store_event){ .id = "10-1",
+	    .name = "c.d", .data = "{}", .to = "ann", .cmd_id = "k-1",
+	    .scope = "conv", .connector = "api1", .assignee = "" }), 0);
 	assert_int_equal(store_meta_put(t, "event_ms", 10), 0);
 	assert_int_equal(store_txn_commit(t), 0);
 

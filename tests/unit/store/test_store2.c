@@ -1350,8 +1350,8 @@ static void
 outbox_add(struct store_txn *t, size_t i)
 {
 	char id[32], name[32], data[32], cmd[32];
-	struct store_event ev = { id, name, data, i % 3 == 0 ? "ann" : NULL,
-	    i % 2 == 0 ? cmd : NULL };
+	struct store_event ev = { .id = id, .name = name, .data = data,
+	    .to = i % 3 == 0 ? "ann" : NULL, .cmd_id = i % 2 == 0 ? cmd : NULL };
 
 	snprintf(id, sizeof(id), "100-%zu", i);
 	snprintf(name, sizeof(name), "ev.%zu", i);
