@@ -46,7 +46,8 @@ conf_replace(const char *path, const char *text, size_t len)
 	char tmp[4200], dir[4200], *slash;
 	struct stat sb;
 	size_t off = 0;
-	int fd, dfd;
+	bool ok;
+	int fd, dfd, e;
 
 	if (stat(path, &sb) != 0) {
 		fprintf(stderr, "inboxctl: %s: %s\n", path, strerror(errno));
@@ -65,12 +66,16 @@ conf_replace(const char *path, const char *text, size_t len)
 			break;
 		off += (size_t)w;
 	}
-	if (off < len || fchmod(fd, sb.st_mode & 07777) != 0 ||
-	    fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
+	ok = off == len && fchmod(fd, sb.st_mode & 07777) == 0 &&
+	    fsync(fd) == 0;
+	e = errno;
+	if (close(fd) != 0 && ok) {
+		ok = false;
+		e = errno;
+	}
+	if (!ok || rename(tmp, path) != 0) {
 		fprintf(stderr, "inboxctl: writing %s: %s (unchanged)\n", path,
-		    strerror(errno));
-		if (off < len)
-			close(fd);
+		    strerror(ok ? errno : e));
 		unlink(tmp);
 		return 1;
 	}
