@@ -296,18 +296,6 @@ router__out(struct router *r, struct store_txn *txn, const char *connector,
 	outbox_add(r, txn, name, item, NULL);
 }
 
-static bool
-parse_stream_id(const char *s, uint64_t *ms, uint64_t *seq)
-{
-	unsigned long long a, b;
-
-	if (sscanf(s, "%llu-%llu", &a, &b) != 2)
-		return false;
-	*ms = a;
-	*seq = b;
-	return true;
-}
-
 struct publish {
 	struct router *r;
 	size_t sent;
@@ -432,7 +420,7 @@ sync_event_clock(struct router *r)
 	if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 &&
 	    rep->element[0]->type == REDIS_REPLY_ARRAY &&
 	    rep->element[0]->elements >= 1 &&
-	    parse_stream_id(rep->element[0]->element[0]->str, &ms, &seq) &&
+	    rt_stream_id_parse(rep->element[0]->element[0]->str, &ms, &seq) &&
 	    (ms > r->ev_ms || (ms == r->ev_ms && seq > r->ev_seq))) {
 		r->ev_ms = ms;
 		r->ev_seq = seq;
@@ -651,7 +639,7 @@ apply_entry(struct router *r, struct store_txn *txn, struct batch *b,
 		 * acknowledged. The last applied id commits with its effect. */
 		uint64_t ms, seq;
 
-		if (!parse_stream_id(id, &ms, &seq))
+		if (!rt_stream_id_parse(id, &ms, &seq))
 			return;
 		if (ms < r->cmd_ms || (ms == r->cmd_ms && seq <= r->cmd_seq)) {
 			log_info("router: command %s was applied before; "
@@ -666,7 +654,7 @@ apply_entry(struct router *r, struct store_txn *txn, struct batch *b,
 		 * after a backup's. */
 		uint64_t ms, seq;
 
-		if (parse_stream_id(id, &ms, &seq) && (ms > r->in_ms ||
+		if (rt_stream_id_parse(id, &ms, &seq) && (ms > r->in_ms ||
 		    (ms == r->in_ms && seq > r->in_seq))) {
 			r->in_ms = ms;
 			r->in_seq = seq;

@@ -16,13 +16,12 @@
 bool
 gw_seq_parse(const char *s, struct gw_seq *out)
 {
-	unsigned long long a, b;
-	char tail;
+	uint64_t ms, seq;
 
-	if (sscanf(s, "%llu-%llu%c", &a, &b, &tail) != 2)
+	if (!rt_stream_id_parse(s, &ms, &seq))
 		return false;
-	out->ms = a;
-	out->seq = b;
+	out->ms = ms;
+	out->seq = seq;
 	return true;
 }
 

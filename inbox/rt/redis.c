@@ -283,6 +283,20 @@ rt_reply_is_moved(const redisReply *r)
 	return false;
 }
 
+bool
+rt_stream_id_parse(const char *s, uint64_t *ms, uint64_t *seq)
+{
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	*ms = strtoull(s, &end, 10);
+	if (*end != '-' || end[1] < '0' || end[1] > '9')
+		return false;
+	*seq = strtoull(end + 1, &end, 10);
+	return *end == '\0';
+}
+
 void
 rt_key(char *buf, size_t len, const struct inbox_config *cfg, const char *name)
 {

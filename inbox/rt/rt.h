@@ -90,6 +90,10 @@ int rt_wait_reply(redisContext *c, const struct inbox_config *cfg);
  * connect asks the sentinels or the cluster where the keys are. */
 bool rt_reply_is_moved(const redisReply *r);
 
+/* A stream id "<ms>-<seq>" (digits, nothing after): true and its parts,
+ * or false. */
+bool rt_stream_id_parse(const char *s, uint64_t *ms, uint64_t *seq);
+
 /* Writes "<prefix>:<name>" into buf. */
 void rt_key(char *buf, size_t len, const struct inbox_config *cfg,
     const char *name);
