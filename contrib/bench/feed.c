@@ -38,6 +38,8 @@
 #include "inbox/dialog.h"
 #include "store/store.h"
 
+#include "bench_ws.h"
+
 #define BATCH 10000
 #define NAGENTS 20
 #define NTAGS 50
@@ -649,28 +651,13 @@ ws_message(struct ws *ws)
 
 		while (!done) {
 			unsigned char *p = ws->buf + off;
-			size_t avail = ws->len - off, hdr = 2;
+			size_t hdr;
 			uint64_t plen;
+			int op = bench_ws_frame(p, ws->len - off, &hdr, &plen);
 
-			if (avail < 2)
+			if (op < 0)
 				break;
-			plen = p[1] & 0x7f;
-			if (plen == 126) {
-				hdr = 4;
-				if (avail < hdr)
-					break;
-				plen = ((uint64_t)p[2] << 8) | p[3];
-			} else if (plen == 127) {
-				hdr = 10;
-				if (avail < hdr)
-					break;
-				plen = 0;
-				for (int i = 0; i < 8; i++)
-					plen = (plen << 8) | p[2 + i];
-			}
-			if (avail < hdr + plen)
-				break;
-			if ((p[0] & 0x0f) <= 2) {        /* data or continuation */
+			if (op <= 2) {        /* data or continuation */
 				if (ws->mlen + plen + 1 > ws->mcap) {
 					ws->mcap = (ws->mlen + plen + 1) * 2;
 					ws->msg = realloc(ws->msg, ws->mcap);

@@ -40,6 +40,8 @@
 #include <curl/curl.h>
 #include <sodium.h>
 
+#include "bench_ws.h"
+
 #define HOOKS_MAX 16
 #define VK_GROUP "229000001"
 
@@ -228,28 +230,13 @@ ws_read(struct run *r)
 	size_t off = 0;
 	for (;;) {
 		unsigned char *p = ws->buf + off;
-		size_t avail = ws->len - off, hdr = 2;
+		size_t hdr;
 		uint64_t plen;
+		int op = bench_ws_frame(p, ws->len - off, &hdr, &plen);
 
-		if (avail < 2)
+		if (op < 0)
 			break;
-		plen = p[1] & 0x7f;
-		if (plen == 126) {
-			hdr = 4;
-			if (avail < hdr)
-				break;
-			plen = ((uint64_t)p[2] << 8) | p[3];
-		} else if (plen == 127) {
-			hdr = 10;
-			if (avail < hdr)
-				break;
-			plen = 0;
-			for (int i = 0; i < 8; i++)
-				plen = (plen << 8) | p[2 + i];
-		}
-		if (avail < hdr + plen)
-			break;
-		if ((p[0] & 0x0f) == 1 || (p[0] & 0x0f) == 0) {
+		if (op == 1 || op == 0) {
 			char *text = (char *)p + hdr;
 			char save = text[plen];
 

@@ -46,6 +46,8 @@
 #include <hiredis/hiredis.h>
 #include <sodium.h>
 
+#include "bench_ws.h"
+
 #define BENCH_PASSWORD "benchpw"
 #define RBUF_SIZE (256 * 1024)
 #define PIDS_MAX 8
@@ -490,24 +492,11 @@ frames(struct bench *b, struct client *c, unsigned char *p, size_t n,
 
 	while (n - off >= 2) {
 		unsigned char *f = p + off;
-		size_t avail = n - off, hdr = 2;
-		uint64_t plen = f[1] & 0x7f;
-		int op = f[0] & 0x0f;
+		size_t hdr;
+		uint64_t plen;
+		int op = bench_ws_frame(f, n - off, &hdr, &plen);
 
-		if (plen == 126) {
-			hdr = 4;
-			if (avail < hdr)
-				break;
-			plen = ((uint64_t)f[2] << 8) | f[3];
-		} else if (plen == 127) {
-			hdr = 10;
-			if (avail < hdr)
-				break;
-			plen = 0;
-			for (int i = 0; i < 8; i++)
-				plen = (plen << 8) | f[2 + i];
-		}
-		if (avail < hdr + plen)
+		if (op < 0)
 			break;
 		if (op == 1 || op == 0) {
 			/* the bench fields are at the start of the data */
