@@ -542,7 +542,7 @@ router__apply_envelope(struct router *r, struct store_txn *txn,
 	ev = cJSON_CreateObject();
 	cJSON_AddNumberToObject(ev, "conversation_id", (double)conv->id);
 	cJSON_AddItemToObject(ev, "message", store_msg_json(&msg, env.json));
-	router__event(r, txn, "message.created", ev);
+	router__event_about(r, txn, "message.created", ev, conv);
 	if (routed && conv->assignee != NULL)
 		router__assigned(r, txn, conv);
 	if (tr.unsnoozed && conv->assignee != NULL)

@@ -204,57 +204,56 @@ next_event_id(struct router *r, char *id, size_t len)
 }
 
 /* What an event is about, so that a gateway need not parse its data to
- * decide who sees it: the dialog of data.conversation (or of
- * data.conversation_id, read in txn), else everyone. The dialog's connector
- * and assignee are copied into conn and asg (an LMDB value is valid only
- * until the next write). */
-static void
-event_scope(struct store_txn *txn, const cJSON *data, struct store_event *ev,
-    char *conn, size_t connlen, char *asg, size_t asglen)
+ * decide who sees it, into buf: the dialog of data.conversation (or of
+ * data.conversation_id, read in txn) as "<connector>\t<assignee>", else
+ * "*" (everyone). NULL when the dialog is not found (a gateway looks). */
+static const char *
+event_about(struct store_txn *txn, const cJSON *data, char *buf, size_t len)
 {
 	const cJSON *conv = cJSON_GetObjectItemCaseSensitive(data,
 	    "conversation");
 	const cJSON *cid = cJSON_GetObjectItemCaseSensitive(data,
 	    "conversation_id");
-	const char *cn = NULL, *as = NULL;
+	const char *cn, *as;
 	struct store_conv c;
 
-	ev->scope = "all";
 	if (cJSON_IsObject(conv)) {
-		ev->scope = "conv";
 		cn = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(conv,
 		    "connector"));
 		as = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(conv,
 		    "assignee"));
 	} else if (cJSON_IsNumber(cid) && cid->valuedouble >= 1) {
-		if (store_conv_get(txn, (uint64_t)cid->valuedouble, &c) != 0) {
-			ev->scope = NULL;        /* let a gateway look */
-			return;
-		}
-		ev->scope = "conv";
+		if (store_conv_get(txn, (uint64_t)cid->valuedouble, &c) != 0)
+			return NULL;
 		cn = c.connector;
 		as = c.assignee;
+	} else {
+		return "*";
 	}
-	snprintf(conn, connlen, "%s", cn != NULL ? cn : "");
-	snprintf(asg, asglen, "%s", as != NULL ? as : "");
-	ev->connector = conn;
-	ev->assignee = asg;
+	/* copied: an LMDB value is valid only until the next write */
+	snprintf(buf, len, "%s\t%s", cn != NULL ? cn : "", as != NULL ? as :
+	    "");
+	return buf;
 }
 
 static void
 outbox_add(struct router *r, struct store_txn *txn, const char *name,
-    void *data, const char *to)
+    void *data, const char *to, const struct store_conv *about)
 {
 	struct store_event ev;
-	char id[48], conn[INBOX_ID_MAX + 1], asg[128];
+	char id[48], scope[INBOX_ID_MAX + 130];
 	char *json;
 	int rc;
 
 	next_event_id(r, id, sizeof(id));
 	memset(&ev, 0, sizeof(ev));
-	if (name[0] != '@')
-		event_scope(txn, data, &ev, conn, sizeof(conn), asg,
-		    sizeof(asg));
+	if (about != NULL) {
+		snprintf(scope, sizeof(scope), "%s\t%s", about->connector,
+		    about->assignee != NULL ? about->assignee : "");
+		ev.about = scope;
+	} else if (name[0] != '@') {
+		ev.about = event_about(txn, data, scope, sizeof(scope));
+	}
 	json = cJSON_PrintUnformatted(data);
 	if (json == NULL)
 		fatalx("router: out of memory printing an event");
@@ -274,14 +273,21 @@ void
 router__event(struct router *r, struct store_txn *txn, const char *name,
     void *data)
 {
-	outbox_add(r, txn, name, data, NULL);
+	outbox_add(r, txn, name, data, NULL, NULL);
+}
+
+void
+router__event_about(struct router *r, struct store_txn *txn, const char *name,
+    void *data, const struct store_conv *conv)
+{
+	outbox_add(r, txn, name, data, NULL, conv);
 }
 
 void
 router__event_to(struct router *r, struct store_txn *txn, const char *name,
     void *data, const char *to)
 {
-	outbox_add(r, txn, name, data, to);
+	outbox_add(r, txn, name, data, to, NULL);
 }
 
 void
@@ -293,7 +299,7 @@ router__out(struct router *r, struct store_txn *txn, const char *connector,
 	/* Stream ids of every out queue come from the event clock, so a
 	 * replayed outbox cannot queue a reply twice either. */
 	snprintf(name, sizeof(name), "@out:%s", connector);
-	outbox_add(r, txn, name, item, NULL);
+	outbox_add(r, txn, name, item, NULL, NULL);
 }
 
 struct publish {
@@ -306,7 +312,7 @@ publish_one(void *arg, const struct store_event *ev)
 {
 	struct publish *p = arg;
 	char stream[256];
-	const char *argv[20];
+	const char *argv[16];
 	int argc = 0;
 
 	argv[argc++] = "XADD";
@@ -346,15 +352,9 @@ publish_one(void *arg, const struct store_event *ev)
 			argv[argc++] = "cmd_id";
 			argv[argc++] = ev->cmd_id;
 		}
-		if (ev->scope != NULL) {
-			argv[argc++] = "scope";
-			argv[argc++] = ev->scope;
-		}
-		if (ev->scope != NULL && strcmp(ev->scope, "conv") == 0) {
-			argv[argc++] = "conn";
-			argv[argc++] = ev->connector != NULL ? ev->connector : "";
-			argv[argc++] = "assignee";
-			argv[argc++] = ev->assignee != NULL ? ev->assignee : "";
+		if (ev->about != NULL) {
+			argv[argc++] = "about";
+			argv[argc++] = ev->about;
 		}
 	}
 	if (redisAppendCommandArgv(p->r->redis, argc, argv, NULL) != REDIS_OK)

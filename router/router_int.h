@@ -48,6 +48,10 @@ struct router {
  * tree). Its stream id is fixed here. */
 void router__event(struct router *r, struct store_txn *txn, const char *name,
     void *data);
+/* The same, about dialog conv (its connector and assignee as the gateways'
+ * scope), where data names it only by id: saves reading it again. */
+void router__event_about(struct router *r, struct store_txn *txn,
+    const char *name, void *data, const struct store_conv *conv);
 /* The same, for one agent only (mention, task, unsnooze notices). */
 void router__event_to(struct router *r, struct store_txn *txn,
     const char *name, void *data, const char *to);

@@ -616,9 +616,7 @@ store_outbox_add(struct store_txn *t, const struct store_event *ev)
 	store__w_str(&w, ev->data);
 	store__w_str(&w, ev->to);
 	store__w_str(&w, ev->cmd_id);
-	store__w_str(&w, ev->scope);
-	store__w_str(&w, ev->connector);
-	store__w_str(&w, ev->assignee);
+	store__w_str(&w, ev->about);
 	store__be64(k, seq);
 	rc = store__put(t, T_OUTBOX, k, 8, w.buf, w.len, MDB_APPEND);
 	store__w_finish(&w);
@@ -648,11 +646,8 @@ store_outbox_foreach(struct store_txn *t,
 			ev.to = store__r_str(&r, NULL);
 			ev.cmd_id = store__r_str(&r, NULL);
 		}
-		if (r.pos < r.len) {   /* and older routers' here */
-			ev.scope = store__r_str(&r, NULL);
-			ev.connector = store__r_str(&r, NULL);
-			ev.assignee = store__r_str(&r, NULL);
-		}
+		if (r.pos < r.len)     /* and older routers' here */
+			ev.about = store__r_str(&r, NULL);
 		if (!store__r_ok(&r) || ev.id == NULL || ev.name == NULL ||
 		    ev.data == NULL) {
 			log_warnx("store: outbox: corrupt record skipped");

@@ -301,10 +301,9 @@ struct store_event {
 	const char *to;          /* NULL, or the one agent it is for */
 	const char *cmd_id;      /* NULL, or the command it answers */
 	/* what it is about, for the gateways' visibility checks: NULL (not
-	 * said: a gateway reads it from data), "all", or "conv" with the
-	 * dialog's connector and assignee ("" when unassigned) */
-	const char *scope;
-	const char *connector, *assignee;
+	 * said: a gateway reads it from data), "*" (everyone), or a
+	 * dialog's "<connector>\t<assignee>" (assignee "" when none) */
+	const char *about;
 };
 int store_outbox_add(struct store_txn *txn, const struct store_event *ev);
 int store_outbox_foreach(struct store_txn *txn,

@@ -160,19 +160,17 @@ frame_scope(struct gateway *gw, struct gw_frame *f)
 void
 gw_frame_scope_from(struct gw_frame *f, const redisReply *fields)
 {
-	const char *scope = rt_entry_field(fields, "scope", NULL);
+	const char *about = rt_entry_field(fields, "about", NULL), *tab;
 
-	if (scope == NULL)
+	if (about == NULL)
 		return;          /* an older router's: read from data if needed */
-	if (strcmp(scope, "all") == 0) {
+	if (strcmp(about, "*") == 0) {
 		f->scope = 1;
-	} else if (strcmp(scope, "conv") == 0) {
-		const char *c = rt_entry_field(fields, "conn", NULL);
-		const char *a = rt_entry_field(fields, "assignee", NULL);
-
+	} else if ((tab = strchr(about, '\t')) != NULL) {
 		f->scope = 2;
-		snprintf(f->connector, sizeof(f->connector), "%s", c ? c : "");
-		snprintf(f->assignee, sizeof(f->assignee), "%s", a ? a : "");
+		snprintf(f->connector, sizeof(f->connector), "%.*s",
+		    (int)(tab - about), about);
+		snprintf(f->assignee, sizeof(f->assignee), "%s", tab + 1);
 	}
 }
 

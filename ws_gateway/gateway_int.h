@@ -119,9 +119,9 @@ struct gw_frame *gw_frame_new(const char *data, size_t len);
 /* Builds the push frame of one stream entry. */
 struct gw_frame *gw_event_frame(const char *id, const char *event,
     const char *data, const char *to, const char *cmd_id);
-/* Takes what the event is about from the stream entry's scope, conn and
- * assignee fields (the router's); without them it is read from the data
- * when first needed. */
+/* Takes what the event is about from the stream entry's `about` field
+ * (the router's: "*", or "<connector>\t<assignee>"); without it, it is
+ * read from the data when first needed. */
 void gw_frame_scope_from(struct gw_frame *f, const redisReply *fields);
 /* Whether an event frame may go to the agent `login`. */
 bool gw_frame_visible(const struct gw_frame *f, const char *login);

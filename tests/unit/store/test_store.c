@@ -257,14 +257,11 @@ collect_outbox(void *arg, const struct store_event *ev)
 	if (ids->n == 0) {
 		assert_null(ev->to);
 		assert_null(ev->cmd_id);
-		assert_null(ev->scope);
-		assert_null(ev->connector);
+		assert_null(ev->about);
 	} else {
 		assert_string_equal(ev->to, "ann");
 		assert_string_equal(ev->cmd_id, "k-1");
-		assert_string_equal(ev->scope, "conv");
-		assert_string_equal(ev->connector, "api1");
-		assert_string_equal(ev->assignee, "");
+		assert_string_equal(ev->about, "api1\t");
 	}
 	ids->n++;
 	return 0;
@@ -282,7 +279,7 @@ outbox_keeps_events_in_order_until_cleared(void **state)
 	    .name = "a.b", .data = "{}" }), 0);
 	assert_int_equal(store_outbox_add(t, &(struct store_event){ .id = "10-1",
 	    .name = "c.d", .data = "{}", .to = "ann", .cmd_id = "k-1",
-	    .scope = "conv", .connector = "api1", .assignee = "" }), 0);
+	    .about = "api1\t" }), 0);
 	assert_int_equal(store_meta_put(t, "event_ms", 10), 0);
 	assert_int_equal(store_txn_commit(t), 0);
 
