@@ -241,18 +241,18 @@ outbox_add(struct router *r, struct store_txn *txn, const char *name,
     void *data, const char *to, const struct store_conv *about)
 {
 	struct store_event ev;
-	char id[48], scope[INBOX_ID_MAX + 130];
+	char id[48], what[INBOX_ID_MAX + 130];
 	char *json;
 	int rc;
 
 	next_event_id(r, id, sizeof(id));
 	memset(&ev, 0, sizeof(ev));
 	if (about != NULL) {
-		snprintf(scope, sizeof(scope), "%s\t%s", about->connector,
+		snprintf(what, sizeof(what), "%s\t%s", about->connector,
 		    about->assignee != NULL ? about->assignee : "");
-		ev.about = scope;
+		ev.about = what;
 	} else if (name[0] != '@') {
-		ev.about = event_about(txn, data, scope, sizeof(scope));
+		ev.about = event_about(txn, data, what, sizeof(what));
 	}
 	json = cJSON_PrintUnformatted(data);
 	if (json == NULL)
