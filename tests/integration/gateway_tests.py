@@ -333,7 +333,8 @@ def test_sockets_outlive_a_redis_outage(w):
     back the gateway reconnects by itself: live events flow again to the
     same socket and subscribe works."""
     w.add_agent("ann", PW)
-    ws = w.ws_connect(w.token("ann", PW))
+    token = w.token("ann", PW)
+    ws = w.ws_connect(token)
     post(w, "api1", "m-1", "t-1")
     first = ws.wait_event("message.created")
     w.stop_redis(signal.SIGKILL)
@@ -348,6 +349,10 @@ def test_sockets_outlive_a_redis_outage(w):
         "conversation_id"])
     check(r.get("ok") is False and r["error"]["code"] == "unavailable",
           "a command while redis is down says unavailable", r)
+    st, _, body = w.http("POST", w.gateway_port, "/api/logout",
+                         headers={"Authorization": "Bearer " + token})
+    check_eq(st, 503, "a logout while redis is down (it cannot be kept)")
+    check(b"stays valid" in body, "says the token stays valid", body)
     check(time.monotonic() - t0 < 3, "answers without waiting for redis")
     w.start_redis()
     w.restart("webhooks")
@@ -357,7 +362,51 @@ def test_sockets_outlive_a_redis_outage(w):
     post(w, "api1", "m-2", "t-1")
     ws.wait_event("message.created", lambda e: e["data"]["message"][
         "external_id"] == "m-2", timeout=10, start=n)
+    check(ws.call("ping").get("now"), "the refused logout left the socket")
     w.assert_running("gateway")
+
+
+def test_gateway_started_without_redis(w):
+    """A gateway started while Redis is down answers /healthz 503 and
+    refuses websockets until redis.timeout_ms has passed (it cannot know
+    the revoked tokens yet), then serves, says so in its log, and loads the
+    revocations once Redis is back: a token logged out before is refused
+    again."""
+    w.add_agent("ann", PW)
+    revoked, other = w.token("ann", PW), w.token("ann", PW)
+    st, _, _ = w.http("POST", w.gateway_port, "/api/logout",
+                      headers={"Authorization": "Bearer " + revoked})
+    check_eq(st, 200, "logout")
+    w.stop("gateway")
+    w.stop_redis()
+    w.start_nowait("gateway")
+    t0 = time.monotonic()
+    wait_for(lambda: _status(w) != 0, 5, "the gateway listens")
+    check_eq(_status(w), 503, "healthz while the revocations are unknown")
+    check_eq(w.ws_handshake_status("/ws?token=" + other), 503,
+             "a websocket while the revocations are unknown")
+    wait_for(lambda: _status(w) == 200, 10,
+             "the gateway serves after redis.timeout_ms")
+    check(time.monotonic() - t0 >= 1.5, "not before the timeout (2 s)")
+    logpath = w.procs["gateway"].logpath
+    with open(logpath) as f:
+        check("serving without the list of revoked tokens" in f.read(),
+              "the log says it serves without revocations")
+    w.start_redis()
+    wait_for(lambda: "1 revoked tokens known" in open(logpath).read(), 10,
+             "the revocations loaded once redis is back")
+    check_eq(w.ws_handshake_status("/ws?token=" + revoked), 401,
+             "the logged-out token is refused again")
+    check_eq(w.ws_handshake_status("/ws?token=" + other), 101,
+             "another token works")
+
+
+def _status(w):
+    """/healthz's status, 0 while nothing listens."""
+    try:
+        return w.http("GET", w.gateway_port, "/healthz", timeout=2)[0]
+    except OSError:
+        return 0
 
 
 def metric(w, name):
@@ -428,6 +477,8 @@ TESTS = {
         (test_sockets_outlive_a_redis_outage, None),
     "a_burst_goes_out_in_few_writes":
         (test_a_burst_goes_out_in_few_writes, None),
+    "gateway_started_without_redis":
+        (test_gateway_started_without_redis, None),
 }
 
 
