@@ -43,11 +43,11 @@ conf_loads(const char *file, const char *text, size_t len, const char *what)
 static int
 conf_replace(const char *path, const char *text, size_t len)
 {
-	char tmp[4200], dir[4200], *slash;
+	char tmp[4200];
 	struct stat sb;
 	size_t off = 0;
 	bool ok;
-	int fd, dfd, e;
+	int fd, e;
 
 	if (stat(path, &sb) != 0) {
 		fprintf(stderr, "inboxctl: %s: %s\n", path, strerror(errno));
@@ -79,15 +79,7 @@ conf_replace(const char *path, const char *text, size_t len)
 		unlink(tmp);
 		return 1;
 	}
-	snprintf(dir, sizeof(dir), "%s", path);
-	if ((slash = strrchr(dir, '/')) != NULL)
-		*(slash == dir ? slash + 1 : slash) = '\0';
-	else
-		snprintf(dir, sizeof(dir), ".");
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
+	rt_fsync_dir_of(path);
 	return 0;
 }
 

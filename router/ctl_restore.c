@@ -118,18 +118,6 @@ done:
 	return 0;
 }
 
-static int
-fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
-
-	if (fd < 0)
-		return -1;
-	rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
 /* Takes the exclusive lock on the store's lock.mdb (created if missing):
  * returns its descriptor, or -1 after printing why (a process has the
  * store open, or an error). */
@@ -246,7 +234,7 @@ ctl__restore(struct ctl *ctl, int argc, char **argv)
 			goto out;
 		}
 	}
-	if (rename(tmp, dst) != 0 || fsync_dir(store) != 0) {
+	if (rename(tmp, dst) != 0 || rt_fsync_dir_of(dst) != 0) {
 		fprintf(stderr, "inboxctl: restore: %s: %s%s%s\n", dst,
 		    strerror(errno), had ? "; the previous store is " : "",
 		    had ? kept : "");

@@ -1,8 +1,6 @@
 /* Checkpoints of inbox-imap: "folder TAB uidvalidity TAB last_uid" lines,
  * replaced atomically. */
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,9 +82,9 @@ static int
 save(const struct imap_state *st)
 {
 	size_t n = strlen(st->path) + 16;
-	char *tmp = xmalloc(n), *dir;
+	char *tmp = xmalloc(n);
 	FILE *f;
-	int fd, rc = INBOX_EIO;
+	int rc = INBOX_EIO;
 
 	snprintf(tmp, n, "%s.tmp", st->path);
 	if ((f = fopen(tmp, "w")) == NULL) {
@@ -106,12 +104,7 @@ save(const struct imap_state *st)
 		log_warn("imap: cannot rename %s", tmp);
 		goto out;
 	}
-	dir = xstrdup(st->path);
-	if ((fd = open(dirname(dir), O_RDONLY | O_DIRECTORY)) >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-	free(dir);
+	rt_fsync_dir_of(st->path);
 	rc = 0;
 out:
 	free(tmp);

@@ -24,6 +24,9 @@ int64_t rt_now_us(void);
 /* Reads a whole file (at most max bytes). Returns a malloc'd NUL-terminated
  * buffer the caller frees, or NULL with errno set (EFBIG when too large). */
 char *rt_read_file(const char *path, size_t max, size_t *len);
+/* fsyncs the directory that holds path (after a rename into it, so that
+ * the new name survives a crash). Returns 0, or -1 with errno set. */
+int rt_fsync_dir_of(const char *path);
 
 /* Loads `path` into cfg (defaults first). On error prints "file:line: key
  * 'k': problem" to stderr and returns INBOX_EINVAL or INBOX_EIO; cfg must be
