@@ -784,33 +784,31 @@ gw_sock_cmd_failed(struct gw_sock *c, const char *cmd_id, const char *message)
 	}
 }
 
-/* A socket that does not read (its send buffer full) is never writeable,
- * so it is checked when events come: one the ring has overtaken is closed
+/* Events reached the ring: one walk over the websockets wakes each to send
+ * them. A socket that does not read (its send buffer full) is never
+ * writeable, so it is checked here: one the ring has overtaken is closed
  * with "resync" (4000); it comes back and subscribes from its last seq.
  * Memory stays bounded by the ring. */
-static void
-cut_laggards(struct gateway *gw)
+void
+gw_events_arrived(struct gateway *gw)
 {
 	lws_start_foreach_dll(struct lws_dll2 *, d,
 	    lws_dll2_get_head(&gw->sessions)) {
 		struct gw_sock *c = lws_container_of(d, struct gw_sock, node);
 
-		if (!c->cut && gw->ring.head - c->ring_next > gw->ring.size) {
+		if (c->cut)
+			continue;
+		if (gw->ring.head - c->ring_next > gw->ring.size) {
 			log_warnx("gateway: %s fell %llu events behind; closing "
 			    "(resync)", c->login, (unsigned long long)
 			    (gw->ring.head - c->ring_next));
 			c->cut = true;
 			gw->m_cut++;
 			sock_close(c, 4000, "resync");
+		} else {
+			lws_callback_on_writable(c->wsi);
 		}
 	} lws_end_foreach_dll(d);
-}
-
-void
-gw_events_arrived(struct gateway *gw)
-{
-	cut_laggards(gw);
-	lws_callback_on_writable_all_protocol(gw->lws, &protocols[0]);
 }
 
 void
