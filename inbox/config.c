@@ -52,6 +52,7 @@ static const struct conf_key global_keys[] = {
 	G("redis", "cluster", CT_STR, redis_cluster, 3, 4096, NULL),
 	G("redis", "master_name", CT_STR, redis_master_name, 1, 255, "inbox"),
 	G("redis", "min_replicas", CT_INT, redis_min_replicas, 0, 64, "0"),
+	G("redis", "shards", CT_INT, redis_shards, 1, 256, "1"),
 	G("store", "path", CT_STR, store_path, 1, 4096, "/var/lib/inboxd/db"),
 	G("store", "map_size_mb", CT_INT, store_map_size_mb, 1, 1048576, "4096"),
 	G("store", "blob_path", CT_STR, blob_path, 1, 4096,
@@ -346,6 +347,7 @@ inbox_config_init(struct inbox_config *cfg)
 			fatalx("config default of %s.%s: %s",
 			    global_keys[i].section, global_keys[i].name, msg);
 	}
+	cfg->shard = -1;
 }
 
 void

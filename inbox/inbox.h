@@ -213,6 +213,9 @@ struct inbox_config {
 	char *redis_cluster;     /* "host:port, ...": seeds of a Redis
 	                          * Cluster; NULL: none */
 	int redis_min_replicas;  /* > 0: WAIT for that many after writes */
+	int redis_shards;        /* dialogs spread over this many shards */
+	int shard;               /* the one this process serves (a router),
+	                          * or -1: all of them */
 
 	char *store_path;
 	int store_map_size_mb;
@@ -296,6 +299,23 @@ int inbox_hostport_nth(const char *list, size_t i, char *host, size_t hostlen,
 /* Whether s holds a Redis Cluster hash tag: a '{' with a '}' after it and
  * something between them (the slot is then the tag's). */
 bool inbox_key_tagged(const char *s);
+/* ---- shard.c ---------------------------------------------------------- */
+
+/* With [redis] shards = n > 1, a dialog (its connector and thread) lives
+ * in shard inbox_shard_of(...): a hash of both, mod n; 0 when n <= 1. */
+uint32_t inbox_shard_hash(const char *connector, const char *thread);
+unsigned inbox_shard_of(const char *connector, const char *thread,
+    unsigned n);
+/* The shard of an id (conversation, message, contact, task): a shard's
+ * store gives out ids k + 1, k + 1 + n, ...; 0 when n <= 1. */
+unsigned inbox_shard_of_id(uint64_t id, unsigned n);
+/* The key prefix of shard k of n: the prefix itself when n <= 1, else
+ * with ".k" inside its hash tag ("{inbox}" -> "{inbox.2}", so each shard
+ * has its own slot) or after it ("inbox" -> "inbox.2"). Returns 0, or
+ * INBOX_EINVAL when it does not fit. */
+int inbox_shard_prefix(char *buf, size_t len, const char *prefix,
+    unsigned k, unsigned n);
+
 /* True when `name` is one of the custom contact fields (contacts.fields). */
 bool inbox_config_contact_field(const struct inbox_config *cfg,
     const char *name);

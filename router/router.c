@@ -49,6 +49,15 @@ router_create(const struct inbox_config *cfg)
 		free(r);
 		return NULL;
 	}
+	if ((rc = store_set_shard(r->store, cfg->shard > 0 ?
+	    (unsigned)cfg->shard : 0, (unsigned)cfg->redis_shards)) != 0) {
+		log_warnx("router: the store at %s cannot serve shard %d of "
+		    "%d: %s", cfg->store_path, cfg->shard > 0 ? cfg->shard : 0,
+		    cfg->redis_shards, inbox_strerror(rc));
+		store_close(r->store);
+		free(r);
+		return NULL;
+	}
 	rt_key(r->k_in, sizeof(r->k_in), cfg, "in");
 	rt_key(r->k_cmd, sizeof(r->k_cmd), cfg, "cmd");
 	rt_key(r->k_events, sizeof(r->k_events), cfg, "events");

@@ -105,6 +105,7 @@ store_open(struct store **out, const char *path, int map_size_mb, int flags)
 	int rc;
 
 	st->rdonly = (flags & STORE_RDONLY) != 0;
+	st->shards = 1;
 	if (!st->rdonly && mkdirs(path) != 0) {
 		log_warn("store: cannot create %s", path);
 		rc = INBOX_EIO;
@@ -359,9 +360,72 @@ store__put_id(struct store_txn *t, int table, const void *k, size_t klen, uint64
 	return store__put(t, table, k, klen, v, 8, 0);
 }
 
-/* The next id of a table keyed by big-endian u64: last key + 1. */
+static int next_key(struct store_txn *t, int table, uint64_t *id);
+
+/* The next id of a table keyed by big-endian u64: last key + 1, and for
+ * the records that have ids outside the store (all but the outbox), the
+ * next one of this store's shard. */
 int
 store__next_id(struct store_txn *t, int table, uint64_t *id)
+{
+	int rc = next_key(t, table, id);
+	uint64_t n = t->st->shards, k = t->st->shard;
+
+	if (rc == 0 && table != T_OUTBOX && n > 1)
+		*id += (k + n - (*id - 1) % n) % n;
+	return rc;
+}
+
+int
+store_set_shard(struct store *st, unsigned k, unsigned n)
+{
+	struct store_txn *t;
+	uint64_t had_k = 0, had_n = 0, last = 0;
+	int rc;
+
+	if (n < 1 || k >= n)
+		return INBOX_EINVAL;
+	if ((rc = store_txn_begin(st, !st->rdonly, &t)) != 0)
+		return rc;
+	if ((rc = store_meta_get(t, "shards", &had_n)) == INBOX_ENOTFOUND)
+		had_n = 0;
+	else if (rc != 0 || (rc = store_meta_get(t, "shard", &had_k)) != 0)
+		goto out;
+	if (had_n != 0 && (had_n != n || had_k != k)) {
+		log_warnx("store: it holds shard %llu of %llu, not shard %u of "
+		    "%u (ids decide the shard: the number of shards cannot "
+		    "change)", (unsigned long long)had_k,
+		    (unsigned long long)had_n, k, n);
+		rc = INBOX_ESTATE;
+		goto out;
+	}
+	if (had_n == 0 && n > 1 && ((rc = next_key(t, T_CONV, &last)) != 0 ||
+	    last > 1)) {
+		if (rc == 0) {
+			log_warnx("store: it holds dialogs of a store without "
+			    "shards; it cannot become shard %u of %u", k, n);
+			rc = INBOX_ESTATE;
+		}
+		goto out;
+	}
+	if (had_n == 0 && !st->rdonly && ((rc = store_meta_put(t, "shards",
+	    n)) != 0 || (rc = store_meta_put(t, "shard", k)) != 0))
+		goto out;
+	st->shard = k;
+	st->shards = n;
+	if (st->rdonly) {
+		store_txn_abort(t);
+		return 0;
+	}
+	return store_txn_commit(t);
+out:
+	store_txn_abort(t);
+	return rc;
+}
+
+/* The key after a table's last (big-endian u64 keys), 1 when empty. */
+static int
+next_key(struct store_txn *t, int table, uint64_t *id)
 {
 	MDB_cursor *cur;
 	MDB_val k, v;

@@ -141,6 +141,12 @@ struct store_template {
  * INBOX_ESTATE for a schema this code cannot use. */
 int store_open(struct store **out, const char *path, int map_size_mb, int flags);
 void store_close(struct store *st);
+/* Makes st shard k of n (redis.shards): new conversations, messages,
+ * contacts and tasks get ids k + 1 + i * n. The router records it in the
+ * store at its first start and refuses another k or n afterwards, or a
+ * store that already holds dialogs without shards (INBOX_ESTATE, logged);
+ * a read-only store checks it. Call before the first write. */
+int store_set_shard(struct store *st, unsigned k, unsigned n);
 /* A consistent copy of the whole store into directory `dir` (created, must
  * be empty), compacted; safe while the router writes. */
 int store_backup(struct store *st, const char *dir);

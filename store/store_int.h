@@ -65,6 +65,7 @@ struct store {
 	MDB_env *env;
 	MDB_dbi dbi[T__COUNT];
 	bool rdonly;
+	unsigned shard, shards;  /* ids k + 1 + i * n (store_set_shard) */
 };
 
 struct store_txn {

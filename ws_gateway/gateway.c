@@ -993,8 +993,18 @@ struct gateway *
 gateway_create(const struct inbox_config *cfg)
 {
 	struct lws_context_creation_info info;
-	struct gateway *gw = xcalloc(1, sizeof(*gw));
+	struct gateway *gw;
 
+	if (cfg->redis_shards > 1) {
+		/* docs/sharding.md: merged feeds and a subscribe position
+		 * per shard are the next step */
+		log_warnx("gateway: redis.shards is %d, and this gateway reads "
+		    "one store and one event stream: it does not serve a "
+		    "sharded deployment yet (docs/sharding.md)",
+		    cfg->redis_shards);
+		return NULL;
+	}
+	gw = xcalloc(1, sizeof(*gw));
 	gw->cfg = cfg;
 	rt_key(gw->k_events, sizeof(gw->k_events), cfg, "events");
 	rt_key(gw->k_cmd, sizeof(gw->k_cmd), cfg, "cmd");

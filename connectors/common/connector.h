@@ -3,8 +3,10 @@
  * Envelopes go to <prefix>:in; agents' replies come from
  * <prefix>:out:<connector-id>, read as consumer group "connector"; the
  * outcome of each reply goes back as a status envelope, and only then is
- * the reply acknowledged. Synchronous (hiredis): one struct connector per
- * thread.
+ * the reply acknowledged. With redis.shards > 1 each shard has these
+ * streams (rt_key_shard): an envelope goes to its dialog's shard, replies
+ * come from every shard, a status goes back to its reply's. Synchronous
+ * (hiredis): one struct connector per thread.
  */
 #ifndef INBOX_CONNECTORS_COMMON_CONNECTOR_H
 #define INBOX_CONNECTORS_COMMON_CONNECTOR_H
@@ -26,6 +28,7 @@ struct connector_out {
 	char id[64];             /* its stream id */
 	cJSON *item;             /* the out JSON (docs/protocol.md), owned */
 	long deliveries;         /* times Redis handed it out, >= 1 */
+	unsigned shard;          /* whose out stream it came from */
 };
 
 /* Connects lazily (the first call that needs Redis). Returns NULL only when
@@ -45,7 +48,8 @@ int connector_publish(struct connector *c, const char *const *envs,
 
 /* Reads at most max replies into out: this consumer's pending ones first
  * (after a restart: those it never finished; each handed out once), then
- * new ones, blocking up to block_ms when there are none. Entries that are not JSON objects are
+ * new ones, blocking up to block_ms when there are none (with shards, up
+ * to 100 ms on one shard, each in turn). Entries that are not JSON objects are
  * moved to <prefix>:dead and acknowledged here. Returns the number read
  * (>= 0), or INBOX_EUNAVAIL. */
 int connector_out_read(struct connector *c, struct connector_out *out,

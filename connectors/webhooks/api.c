@@ -81,7 +81,8 @@ api_decode(const struct wh_conn *wc, const struct wh_request *req,
 		cJSON_AddNumberToObject(root, "ts", (double)req->now_ms);
 	if ((rc = inbox_envelope_from_json(&env, root, err)) != 0)
 		return rc;
-	wh_envelopes_add(out, inbox_envelope_encode(&env, NULL));
+	wh_envelopes_add(out, inbox_envelope_encode(&env, NULL),
+	    inbox_shard_hash(env.connector, env.thread));
 	inbox_envelope_finish(&env);
 	return 0;
 }

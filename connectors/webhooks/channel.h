@@ -42,6 +42,7 @@ struct wh_request {
  * how to answer the platform once they are appended. */
 struct wh_envelopes {
 	char **json;                 /* owned, encoded envelopes */
+	uint32_t *hash;              /* each one's inbox_shard_hash */
 	size_t n;
 	int status;                  /* 0: 202 with the JSON answer */
 	char answer[WH_ANSWER_MAX];  /* text/plain body when status != 0 */
@@ -122,7 +123,9 @@ extern const struct wh_channel_impl wh_channel_viber;
 
 /* The implementation for a channel, or NULL when this connector has none. */
 const struct wh_channel_impl *wh_channel_find(enum inbox_channel ch);
-void wh_envelopes_add(struct wh_envelopes *e, char *json);
+/* Adds an encoded envelope (owned now) whose connector and thread have
+ * inbox_shard_hash `hash`. */
+void wh_envelopes_add(struct wh_envelopes *e, char *json, uint32_t hash);
 void wh_envelopes_finish(struct wh_envelopes *e);
 
 /* ---- util.c: what the channels share ---------------------------------- */

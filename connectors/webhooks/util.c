@@ -83,13 +83,14 @@ wh_env_emit(struct wh_envelopes *out, cJSON *env)
 		fatalx("webhooks: out of memory");
 	if (inbox_envelope_from_json(&e, env, &err) == 0) {
 		free(raw);
-		wh_envelopes_add(out, inbox_envelope_encode(&e, NULL));
+		wh_envelopes_add(out, inbox_envelope_encode(&e, NULL),
+		    inbox_shard_hash(e.connector, e.thread));
 		inbox_envelope_finish(&e);
 		return;
 	}
 	log_warnx("webhooks: envelope refused (%s); passed on to be "
 	    "dead-lettered", err.msg);
-	wh_envelopes_add(out, raw);
+	wh_envelopes_add(out, raw, 0);  /* no thread: the first shard's */
 }
 
 void

@@ -21,14 +21,20 @@
 #define BODY_MAX_ANSWER WH_ANSWER_MAX
 #define SIG_MAX 512
 
+/* Where one shard's envelopes go. */
+struct wh_shard {
+	redisContext *redis;
+	char k_in[128];
+};
+
 struct webhooks {
 	const struct inbox_config *cfg;
 	struct wh_conn *conns;           /* one per configured connector */
 	char **tokens;                   /* read from token_file, owned */
 	struct wh_out *out;              /* outbound delivery (out.c) */
 	struct lws_context *lws;
-	redisContext *redis;
-	char k_in[128];
+	struct wh_shard *shards;         /* one per redis.shards */
+	unsigned nshards;
 	lws_sorted_usec_list_t flush_sul;
 	struct rt_lws_stop stop;
 	struct lws_dll2_owner waiting;   /* requests decoded, not yet XADDed */
@@ -80,9 +86,11 @@ wh_channel_find(enum inbox_channel ch)
 }
 
 void
-wh_envelopes_add(struct wh_envelopes *e, char *json)
+wh_envelopes_add(struct wh_envelopes *e, char *json, uint32_t hash)
 {
 	e->json = xrealloc(e->json, (e->n + 1) * sizeof(char *));
+	e->hash = xrealloc(e->hash, (e->n + 1) * sizeof(uint32_t));
+	e->hash[e->n] = hash;
 	e->json[e->n++] = json;
 }
 
@@ -92,7 +100,9 @@ wh_envelopes_finish(struct wh_envelopes *e)
 	for (size_t i = 0; i < e->n; i++)
 		free(e->json[i]);
 	free(e->json);
+	free(e->hash);
 	e->json = NULL;
+	e->hash = NULL;
 	e->n = 0;
 }
 
@@ -196,64 +206,80 @@ query_arg(const struct wh_request *req, const char *name, char *buf,
 }
 
 static bool
-redis_ready(struct webhooks *wh)
+redis_ready(struct webhooks *wh, struct wh_shard *sh, unsigned k)
 {
-	if (wh->redis == NULL)
-		wh->redis = rt_redis_connect(wh->cfg);
-	return wh->redis != NULL;
+	if (sh->redis == NULL)
+		sh->redis = wh->nshards > 1 ? rt_redis_connect_shard(wh->cfg,
+		    k) : rt_redis_connect(wh->cfg);
+	return sh->redis != NULL;
 }
 
 static void
-drop_redis(struct webhooks *wh)
+drop_redis(struct wh_shard *sh)
 {
-	log_warnx("webhooks: lost redis: %s", wh->redis->err ?
-	    wh->redis->errstr : "the server is a replica now");
-	redisFree(wh->redis);
-	wh->redis = NULL;
+	log_warnx("webhooks: lost redis (%s): %s", sh->k_in, sh->redis->err ?
+	    sh->redis->errstr : "the server is a replica now");
+	redisFree(sh->redis);
+	sh->redis = NULL;
 }
 
-/* Appends the envelopes of every waiting request in one round trip (with
- * redis.min_replicas > 0, one WAIT after them all), then answers each: 2xx
- * only when its XADDs succeeded and, with min_replicas, were replicated. */
-static void
-flush(lws_sorted_usec_list_t *sul)
+static unsigned
+env_shard(const struct webhooks *wh, const struct req *r, size_t i)
 {
-	struct webhooks *wh = lws_container_of(sul, struct webhooks, flush_sul);
-	struct lws_dll2 *d, *next;
-	bool ok = redis_ready(wh), waited = false, replicated = true;
-	bool moved = false;
+	return wh->nshards > 1 ? r->envs.hash[i] % wh->nshards : 0;
+}
+
+/* Appends shard k's envelopes of every waiting request in one round trip
+ * (with redis.min_replicas > 0, one WAIT after them all); a request with
+ * one of them that failed is not stored. */
+static void
+flush_shard(struct webhooks *wh, unsigned k)
+{
+	struct wh_shard *sh = &wh->shards[k];
+	struct lws_dll2 *d;
+	bool ok = true, waited = false, moved = false;
 	size_t appended = 0;
 
-	if (ok) {
-		for (d = wh->waiting.head; d != NULL; d = d->next) {
-			struct req *r = lws_container_of(d, struct req, list);
+	for (d = wh->waiting.head; d != NULL && ok; d = d->next) {
+		struct req *r = lws_container_of(d, struct req, list);
 
-			for (size_t i = 0; i < r->envs.n; i++) {
-				const char *argv[] = { "XADD", wh->k_in, "*",
-				    "env", r->envs.json[i] };
-				redisAppendCommandArgv(wh->redis, 5, argv, NULL);
-				appended++;
+		for (size_t i = 0; i < r->envs.n; i++) {
+			const char *argv[] = { "XADD", sh->k_in, "*", "env",
+			    r->envs.json[i] };
+
+			if (env_shard(wh, r, i) != k)
+				continue;
+			if (appended == 0 && !redis_ready(wh, sh, k)) {
+				ok = false;
+				break;
 			}
+			redisAppendCommandArgv(sh->redis, 5, argv, NULL);
+			appended++;
 		}
-		if (appended > 0)
-			waited = rt_wait_append(wh->redis, wh->cfg);
 	}
+	if (appended > 0)
+		waited = rt_wait_append(sh->redis, wh->cfg);
 	for (d = wh->waiting.head; d != NULL; d = d->next) {
 		struct req *r = lws_container_of(d, struct req, list);
 
-		r->stored = ok;
-		r->stored_id[0] = '\0';
-		for (size_t i = 0; i < r->envs.n && ok; i++) {
+		for (size_t i = 0; i < r->envs.n; i++) {
 			redisReply *rep = NULL;
 
-			if (redisGetReply(wh->redis, (void **)&rep) != REDIS_OK) {
-				drop_redis(wh);
+			if (env_shard(wh, r, i) != k)
+				continue;
+			if (!ok) {
+				r->stored = false;
+				continue;
+			}
+			if (redisGetReply(sh->redis, (void **)&rep) !=
+			    REDIS_OK) {
+				drop_redis(sh);
 				ok = r->stored = false;
-				break;
+				continue;
 			}
 			if (rep->type == REDIS_REPLY_STRING)
-				snprintf(r->stored_id, sizeof(r->stored_id), "%s",
-				    rep->str);
+				snprintf(r->stored_id, sizeof(r->stored_id),
+				    "%s", rep->str);
 			else
 				r->stored = false;
 			if (rep->type == REDIS_REPLY_ERROR)
@@ -262,24 +288,49 @@ flush(lws_sorted_usec_list_t *sul)
 			freeReplyObject(rep);
 		}
 	}
-	if (waited && ok && rt_wait_reply(wh->redis, wh->cfg) != 0) {
-		replicated = false;
-		if (wh->redis->err)
-			drop_redis(wh);
+	if (waited && ok && rt_wait_reply(sh->redis, wh->cfg) != 0) {
+		/* not replicated: none of this shard's counts as stored */
+		for (d = wh->waiting.head; d != NULL; d = d->next) {
+			struct req *r = lws_container_of(d, struct req, list);
+
+			for (size_t i = 0; i < r->envs.n; i++)
+				if (env_shard(wh, r, i) == k)
+					r->stored = false;
+		}
+		if (sh->redis->err)
+			drop_redis(sh);
 	}
-	if (moved && wh->redis != NULL)
-		drop_redis(wh);  /* the keys are elsewhere: ask again */
+	if (moved && sh->redis != NULL)
+		drop_redis(sh);  /* the keys are elsewhere: ask again */
+}
+
+/* Appends the envelopes of every waiting request, one round trip per
+ * shard that has some, then answers each: 2xx only when all its XADDs
+ * succeeded and, with min_replicas, were replicated. */
+static void
+flush(lws_sorted_usec_list_t *sul)
+{
+	struct webhooks *wh = lws_container_of(sul, struct webhooks, flush_sul);
+	struct lws_dll2 *d, *next;
+
+	for (d = wh->waiting.head; d != NULL; d = d->next) {
+		struct req *r = lws_container_of(d, struct req, list);
+
+		r->stored = true;
+		r->stored_id[0] = '\0';
+	}
+	for (unsigned k = 0; k < wh->nshards; k++)
+		flush_shard(wh, k);
 	for (d = wh->waiting.head; d != NULL; d = next) {
 		struct req *r = lws_container_of(d, struct req, list);
-		bool this_ok = r->stored && (replicated || r->envs.n == 0);
 
 		next = d->next;
 		lws_dll2_remove(d);
-		if (this_ok)
+		if (r->stored)
 			r->wh->m_envelopes += r->envs.n;
-		if (this_ok && r->envs.status != 0)
+		if (r->stored && r->envs.status != 0)
 			answer_text(r, r->envs.status, r->envs.answer);
-		else if (this_ok)
+		else if (r->stored)
 			answer(r, 202, NULL, NULL, r->stored_id);
 		else
 			answer(r, 503, "redis_unavailable", NULL,
@@ -527,7 +578,11 @@ webhooks_create(const struct inbox_config *cfg)
 		}
 		wh__conn_check(&wh->conns[i]);
 	}
-	rt_key(wh->k_in, sizeof(wh->k_in), cfg, "in");
+	wh->nshards = (unsigned)cfg->redis_shards;
+	wh->shards = xcalloc(wh->nshards, sizeof(*wh->shards));
+	for (unsigned k = 0; k < wh->nshards; k++)
+		rt_key_shard(wh->shards[k].k_in, sizeof(wh->shards[k].k_in),
+		    cfg, k, "in");
 	rt_lws_log_init();
 	memset(&info, 0, sizeof(info));
 	info.port = cfg->webhooks_port;
@@ -540,10 +595,12 @@ webhooks_create(const struct inbox_config *cfg)
 		log_warnx("webhooks: cannot listen on %s:%d",
 		    cfg->webhooks_listen, cfg->webhooks_port);
 		free_conns(wh);
+		free(wh->shards);
 		free(wh);
 		return NULL;
 	}
-	wh->redis = rt_redis_connect(cfg); /* may be down now: retried */
+	for (unsigned k = 0; k < wh->nshards; k++)  /* may be down: retried */
+		redis_ready(wh, &wh->shards[k], k);
 	return wh;
 }
 
@@ -568,8 +625,10 @@ webhooks_destroy(struct webhooks *wh)
 		return;
 	wh_out_stop(wh->out);
 	lws_context_destroy(wh->lws);
-	if (wh->redis != NULL)
-		redisFree(wh->redis);
+	for (unsigned k = 0; k < wh->nshards; k++)
+		if (wh->shards[k].redis != NULL)
+			redisFree(wh->shards[k].redis);
+	free(wh->shards);
 	free_conns(wh);
 	free(wh);
 }

@@ -303,6 +303,32 @@ rt_key(char *buf, size_t len, const struct inbox_config *cfg, const char *name)
 	snprintf(buf, len, "%s:%s", cfg->redis_prefix, name);
 }
 
+void
+rt_key_shard(char *buf, size_t len, const struct inbox_config *cfg,
+    unsigned k, const char *name)
+{
+	char prefix[128];
+
+	if (inbox_shard_prefix(prefix, sizeof(prefix), cfg->redis_prefix, k,
+	    (unsigned)cfg->redis_shards) != 0)
+		snprintf(prefix, sizeof(prefix), "%s", cfg->redis_prefix);
+	snprintf(buf, len, "%s:%s", prefix, name);
+}
+
+redisContext *
+rt_redis_connect_shard(const struct inbox_config *cfg, unsigned k)
+{
+	/* a view of cfg whose keys are shard k's: borrowed, never freed */
+	struct inbox_config view = *cfg;
+	char prefix[128];
+
+	if (inbox_shard_prefix(prefix, sizeof(prefix), cfg->redis_prefix, k,
+	    (unsigned)cfg->redis_shards) != 0)
+		return NULL;
+	view.redis_prefix = prefix;
+	return rt_redis_connect(&view);
+}
+
 bool
 rt_reply_is_error(const redisReply *r)
 {

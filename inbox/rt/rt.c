@@ -152,6 +152,12 @@ rt_config_reload(const struct inbox_config *old)
 #define KEEP_INT(f) do { if (old->f != cfg->f) log_warnx("reload: " #f \
 	" changed: it takes effect at the next start"); cfg->f = old->f; \
 	} while (0)
+	KEEP_INT(redis_shards);
+	if (old->shard >= 0 && rt_config_shard(cfg, old->shard) != 0) {
+		inbox_config_finish(cfg);
+		free(cfg);
+		return NULL;
+	}
 	KEEP_STR(store_path);
 	KEEP_INT(store_map_size_mb);
 	KEEP_STR(redis_prefix);
@@ -170,22 +176,70 @@ rt_config_reload(const struct inbox_config *old)
 }
 
 int
+rt_config_shard(struct inbox_config *cfg, int k)
+{
+	char prefix[128], path[4200];
+	char *p, *sp;
+
+	if (k < 0 || k >= cfg->redis_shards) {
+		log_warnx("shard %d: redis.shards is %d, so a shard is 0 to %d",
+		    k, cfg->redis_shards, cfg->redis_shards - 1);
+		return INBOX_EINVAL;
+	}
+	cfg->shard = k;
+	if (cfg->redis_shards == 1)
+		return 0;
+	if (inbox_shard_prefix(prefix, sizeof(prefix), cfg->redis_prefix,
+	    (unsigned)k, (unsigned)cfg->redis_shards) != 0)
+		return INBOX_EINVAL;
+	snprintf(path, sizeof(path), "%s/shard-%d", cfg->store_path, k);
+	if (cfg->router_metrics != NULL) {
+		/* each shard's router listens on port + k */
+		char *colon = strrchr(cfg->router_metrics, ':'), m[320];
+		long port = colon != NULL ? strtol(colon + 1, NULL, 10) : 0;
+
+		if (port <= 0 || port + k > 65535) {
+			log_warnx("shard %d: router.metrics %s: no port + %d",
+			    k, cfg->router_metrics, k);
+			return INBOX_EINVAL;
+		}
+		snprintf(m, sizeof(m), "%.*s:%ld",
+		    (int)(colon - cfg->router_metrics), cfg->router_metrics,
+		    port + k);
+		free(cfg->router_metrics);
+		cfg->router_metrics = xstrdup(m);
+	}
+	p = xstrdup(prefix);
+	sp = xstrdup(path);
+	free(cfg->redis_prefix);
+	free(cfg->store_path);
+	cfg->redis_prefix = p;
+	cfg->store_path = sp;
+	return 0;
+}
+
+int
 rt_proc_init(struct inbox_config *cfg, const char *procname, int argc,
     char **argv, int *argi)
 {
-	const char *file = NULL;
+	const char *file = NULL, *shard = NULL;
 	bool check = false, verbose = false;
+	/* the processes that serve (router) or act on (inboxctl) one shard */
+	bool per_shard = strcmp(procname, "router") == 0 ||
+	    strcmp(procname, "inboxctl") == 0;
 	int opt;
 
 	inbox_config_init(cfg);
-	while ((opt = getopt(argc, argv, "+c:nvh")) != -1) {
+	while ((opt = getopt(argc, argv, per_shard ? "+c:nvhs:" : "+c:nvh")) !=
+	    -1) {
 		switch (opt) {
 		case 'c': file = optarg; break;
 		case 'n': check = true; break;
 		case 'v': verbose = true; break;
+		case 's': shard = optarg; break;
 		default:
-			fprintf(stderr, "usage: %s -c FILE [-n] [-v] ...\n",
-			    procname);
+			fprintf(stderr, "usage: %s -c FILE [-n] [-v]%s ...\n",
+			    procname, per_shard ? " [-s SHARD]" : "");
 			return -1;
 		}
 	}
@@ -197,6 +251,27 @@ rt_proc_init(struct inbox_config *cfg, const char *procname, int argc,
 	inbox_config_finish(cfg);
 	if (rt_config_load(cfg, file) != 0)
 		return -1;
+	if (per_shard && shard == NULL && cfg->redis_shards > 1 && !check) {
+		fprintf(stderr, "%s: %s: redis.shards is %d: %s with -s SHARD "
+		    "(0 to %d)\n", procname, file, cfg->redis_shards,
+		    strcmp(procname, "router") == 0 ? "start one router per "
+		    "shard, each" : "say which shard", cfg->redis_shards - 1);
+		return -1;
+	}
+	if (shard != NULL) {
+		char *end;
+		long k = strtol(shard, &end, 10);
+
+		if (*shard == '\0' || *end != '\0' || k < 0 ||
+		    k >= cfg->redis_shards) {
+			fprintf(stderr, "%s: -s %s: a shard is a number from 0 "
+			    "to %d (redis.shards - 1)\n", procname, shard,
+			    cfg->redis_shards - 1);
+			return -1;
+		}
+		if (rt_config_shard(cfg, (int)k) != 0)
+			return -1;
+	}
 	if (verbose)
 		cfg->log_level = INBOX_LOG_DEBUG;
 	if (check) {

@@ -33,6 +33,13 @@ int rt_fsync_dir_of(const char *path);
  * finished either way. */
 int rt_config_load(struct inbox_config *cfg, const char *path);
 
+/* Makes cfg serve shard k alone (a router of a sharded deployment,
+ * redis.shards > 1): redis.prefix becomes the shard's key prefix and
+ * store.path its directory "<store.path>/shard-<k>"; cfg->shard = k. With
+ * one shard nothing changes but cfg->shard = 0. Returns 0, or INBOX_EINVAL
+ * (k out of range, logged). */
+int rt_config_shard(struct inbox_config *cfg, int k);
+
 /* The common start of every process: parses -c FILE, -n (check and exit),
  * -v (debug); loads the config and starts the log. Returns 0 to go on, 1 when
  * the process should exit with status 0 (-n), -1 on error (usage or config,
@@ -100,6 +107,15 @@ bool rt_stream_id_parse(const char *s, uint64_t *ms, uint64_t *seq);
 /* Writes "<prefix>:<name>" into buf. */
 void rt_key(char *buf, size_t len, const struct inbox_config *cfg,
     const char *name);
+
+/* Writes "<shard k's prefix>:<name>" into buf (inbox_shard_prefix; the
+ * same as rt_key when redis.shards is 1). */
+void rt_key_shard(char *buf, size_t len, const struct inbox_config *cfg,
+    unsigned k, const char *name);
+/* rt_redis_connect for shard k's keys (on a cluster, the master of their
+ * slot). */
+redisContext *rt_redis_connect_shard(const struct inbox_config *cfg,
+    unsigned k);
 
 /* True when r is an error reply or NULL. */
 bool rt_reply_is_error(const redisReply *r);

@@ -258,6 +258,65 @@ cluster_needs_a_hash_tag_and_no_sentinels(void **state)
 	    "item 2 of 'a:1, b' is not host:port");
 }
 
+static void
+shards_name_their_keys_and_own_their_dialogs_and_ids(void **state)
+{
+	struct inbox_config cfg;
+	struct inbox_err err;
+	char buf[80];
+	unsigned seen[3] = { 0, 0, 0 };
+
+	(void)state;
+	assert_int_equal(parse(&cfg, "[redis]\nprefix = inbox\n", &err), 0);
+	assert_int_equal(cfg.redis_shards, 1);
+	assert_int_equal(cfg.shard, -1);
+	inbox_config_finish(&cfg);
+	assert_int_equal(parse(&cfg, "[redis]\nshards = 3\ncluster = a:1\n"
+	    "prefix = {inbox}\n", &err), 0);
+	assert_int_equal(cfg.redis_shards, 3);
+	inbox_config_finish(&cfg);
+	expect_error("[redis]\nshards = 0\n", 2, "shards", "");
+	expect_error("[redis]\nshards = 257\n", 2, "shards", "");
+
+	/* one shard: the keys are today's */
+	assert_int_equal(inbox_shard_prefix(buf, sizeof(buf), "{inbox}", 0,
+	    1), 0);
+	assert_string_equal(buf, "{inbox}");
+	/* the shard goes inside the tag, so each has its own slot */
+	assert_int_equal(inbox_shard_prefix(buf, sizeof(buf), "app:{inbox}x",
+	    2, 3), 0);
+	assert_string_equal(buf, "app:{inbox.2}x");
+	assert_int_equal(inbox_shard_prefix(buf, sizeof(buf), "inbox", 1, 3),
+	    0);
+	assert_string_equal(buf, "inbox.1");
+	assert_int_equal(inbox_shard_prefix(buf, 6, "inbox", 1, 3),
+	    INBOX_EINVAL);
+
+	/* a dialog's shard is stable (ingress and routers agree, across
+	 * builds: FNV-1a of "connector\0thread") and spreads */
+	assert_int_equal(inbox_shard_hash("", ""), 0x050c5d1fu);
+	assert_int_equal(inbox_shard_of("tg1", "chat-1", 1), 0);
+	assert_true(inbox_shard_of("tg1", "chat-1", 3) ==
+	    inbox_shard_of("tg1", "chat-1", 3));
+	assert_true(inbox_shard_hash("tg1", "chat-1") !=
+	    inbox_shard_hash("tg1c", "hat-1"));
+	for (int i = 0; i < 300; i++) {
+		char t[16];
+
+		snprintf(t, sizeof(t), "chat-%d", i);
+		seen[inbox_shard_of("tg1", t, 3)]++;
+	}
+	for (int k = 0; k < 3; k++)
+		assert_in_range(seen[k], 70, 130);
+
+	/* ids: shard k gives k + 1, k + 1 + n, ... */
+	assert_int_equal(inbox_shard_of_id(1, 3), 0);
+	assert_int_equal(inbox_shard_of_id(5, 3), 1);
+	assert_int_equal(inbox_shard_of_id(9, 3), 2);
+	assert_int_equal(inbox_shard_of_id(9, 1), 0);
+	assert_int_equal(inbox_shard_of_id(0, 3), 0);
+}
+
 int
 main(void)
 {
@@ -269,6 +328,8 @@ main(void)
 		cmocka_unit_test(nul_bytes_and_bad_utf8_are_errors),
 		cmocka_unit_test(sentinels_are_host_port_lists),
 		cmocka_unit_test(cluster_needs_a_hash_tag_and_no_sentinels),
+		cmocka_unit_test(
+		    shards_name_their_keys_and_own_their_dialogs_and_ids),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1897,6 +1897,76 @@ read_only_open_of_a_schema_1_store_is_refused_until_migrated(void **state)
 	store_close(st);
 }
 
+/* Shard 2 of 3 gives ids 3, 6, 9, ... to dialogs, messages, contacts and
+ * tasks; the store keeps which shard it is and refuses another. */
+static void
+a_shard_gives_ids_of_its_own_and_keeps_its_number(void **state)
+{
+	struct fixture *f = *state;
+	struct store_txn *t;
+	struct store_contact ct = { .connector = "api1", .channel = "api",
+	    .external_id = "c1", .created = 1 };
+	struct store_msg m = { .dir = STORE_DIR_IN, .ts = 1, .created = 1,
+	    .connector = "api1", .channel = "api", .external_id = "m1",
+	    .envelope = "{}", .envelope_len = 2 };
+	struct store *ro;
+	uint64_t c1, c2, t1, v = 0;
+
+	assert_int_equal(store_set_shard(f->st, 2, 3), 0);
+	t = wtxn(f->st);
+	c1 = put_conv(t, "t1", STORE_STATE_OPEN, 10, 0, NULL, NULL);
+	c2 = put_conv(t, "t2", STORE_STATE_OPEN, 11, 0, NULL, NULL);
+	assert_int_equal(c1, 3);
+	assert_int_equal(c2, 6);
+	assert_int_equal(store_contact_put(t, &ct), 0);
+	assert_int_equal(ct.id, 3);
+	m.conv_id = c1;
+	m.contact_id = ct.id;
+	assert_int_equal(store_msg_add(t, &m), 0);
+	assert_int_equal(m.id, 3);
+	m.id = 0;
+	m.external_id = "m2";
+	assert_int_equal(store_msg_add(t, &m), 0);
+	assert_int_equal(m.id, 6);
+	t1 = put_task(t, c1, "call back", 0, false, false);
+	assert_int_equal(t1, 3);
+	assert_int_equal(store_meta_get(t, "shards", &v), 0);
+	assert_int_equal(v, 3);
+	assert_int_equal(store_txn_commit(t), 0);
+	for (uint64_t id = 3; id <= 6; id += 3)
+		assert_int_equal(inbox_shard_of_id(id, 3), 2);
+
+	/* the same shard again is fine; another shard or count is not */
+	assert_int_equal(store_set_shard(f->st, 2, 3), 0);
+	assert_int_equal(store_set_shard(f->st, 1, 3), INBOX_ESTATE);
+	assert_int_equal(store_set_shard(f->st, 2, 4), INBOX_ESTATE);
+	assert_int_equal(store_set_shard(f->st, 3, 3), INBOX_EINVAL);
+	/* a read-only open checks it too */
+	assert_int_equal(store_open(&ro, f->dir, MAP_MB, STORE_RDONLY), 0);
+	assert_int_equal(store_set_shard(ro, 2, 3), 0);
+	assert_int_equal(store_set_shard(ro, 0, 1), INBOX_ESTATE);
+	store_close(ro);
+}
+
+/* A store that holds dialogs without shards cannot become a shard (its
+ * ids are not its shard's); one shard (the default) is fine. */
+static void
+an_unsharded_store_with_dialogs_does_not_become_a_shard(void **state)
+{
+	struct fixture *f = *state;
+	struct store_txn *t = wtxn(f->st);
+
+	assert_int_equal(put_conv(t, "t1", STORE_STATE_OPEN, 10, 0, NULL,
+	    NULL), 1);
+	assert_int_equal(store_txn_commit(t), 0);
+	assert_int_equal(store_set_shard(f->st, 0, 1), 0);
+	assert_int_equal(store_set_shard(f->st, 0, 3), INBOX_ESTATE);
+	t = wtxn(f->st);
+	assert_int_equal(put_conv(t, "t2", STORE_STATE_OPEN, 11, 0, NULL,
+	    NULL), 2);
+	assert_int_equal(store_txn_commit(t), 0);
+}
+
 #define TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -1920,6 +1990,8 @@ main(void)
 		TEST(migration_indexes_schema_1_contacts_by_email_and_phone),
 		TEST(store_with_a_newer_schema_is_refused_read_write_and_read_only),
 		TEST(read_only_open_of_a_schema_1_store_is_refused_until_migrated),
+		TEST(a_shard_gives_ids_of_its_own_and_keeps_its_number),
+		TEST(an_unsharded_store_with_dialogs_does_not_become_a_shard),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
