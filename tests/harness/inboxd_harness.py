@@ -993,17 +993,18 @@ class Inboxd:
         expected not to be)."""
         return self.start(name, conf=conf, wait=False)
 
-    def start(self, name, timeout=30, conf=None, wait=True):
+    def start(self, name, timeout=30, conf=None, wait=True, args=()):
         """Start one daemon and wait until it is ready. A name with a digit
         suffix ("router2") is another instance of that program, usually
-        with its own `conf` file."""
+        with its own `conf` file; `args` go after -c FILE (e.g. a router's
+        -s SHARD)."""
         if name in self.procs and self.procs[name].running():
             raise HarnessError("%s already running" % name)
         n = self.starts.get(name, 0) + 1
         self.starts[name] = n
         logpath = os.path.join(self.tmp, "%s-%d.log" % (name, n))
         exe = self.exe.get(name) or self.exe[name.rstrip("0123456789")]
-        argv = [exe, "-c", conf or self.conf_path]
+        argv = [exe, "-c", conf or self.conf_path] + list(args)
         f = open(logpath, "wb")
         try:
             popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
@@ -1093,8 +1094,11 @@ class Inboxd:
         return self.stop(name, signal.SIGKILL)
 
     def restart(self, name, sig=signal.SIGTERM):
+        """Stop a daemon and start it again with the same config file
+        and arguments."""
+        argv = self.procs[name].argv
         self.stop(name, sig)
-        return self.start(name)
+        return self.start(name, conf=argv[2], args=argv[3:])
 
     def start_all(self):
         self.start_redis()

@@ -9,6 +9,7 @@ Usage: cluster_tests.py TEST_ID   (`--list` lists). Exit 0 pass, 1 fail,
 Env: INBOXD_BUILD (meson build dir, for cluster_probe).
 """
 
+import json
 import os
 import random
 import select
@@ -801,9 +802,223 @@ def test_inboxd_on_cluster(cl):
         w.cleanup()
 
 
+def shard_of(connector, thread, n):
+    """inbox_shard_of, computed here independently: FNV-1a (32 bits) of
+    connector, a NUL and thread, mod n."""
+    h = 2166136261
+    for b in connector.encode() + b"\0" + thread.encode():
+        h = ((h ^ b) * 16777619) & 0xffffffff
+    return h % n
+
+
+def tg_update(uid, chat, text):
+    return {"update_id": uid, "message": {
+        "message_id": uid, "date": 1790000000,
+        "from": {"id": chat, "is_bot": False, "first_name": "C%d" % chat},
+        "chat": {"id": chat, "type": "private"}, "text": text}}
+
+
+def test_sharded_on_cluster(cl):
+    """Three shards on three masters (redis.shards = 3): each shard's keys
+    on its own master, one router per shard with its own store. Every
+    message reaches the shard of its connector and thread and is stored
+    there once, with ids of that shard; replies leave from each shard
+    through the telegram connector and their status comes back to it; a
+    shard's router killed with SIGKILL under traffic loses nothing and
+    doubles nothing, and the other shards go on meanwhile."""
+    import threading
+    from fake_platform import FakePlatform
+    N = 3
+    fake = FakePlatform()
+    cl.create()
+    # each shard's slot on its own master: shard k on node k
+    owners = cl.nodes[0].owners()
+    for k in range(N):
+        slot = keyslot("{inbox.%d}:in" % k)
+        src = cl.node_at(owners[slot])
+        if src is not cl.nodes[k]:
+            owners = migrate_slot(cl, slot, src, cl.nodes[k])
+    for k in range(N):
+        check_eq(owners[keyslot("{inbox.%d}:in" % k)], cl.nodes[k].port,
+                 "shard %d's master" % k)
+    w = Inboxd("sharded-on-cluster", start=False, conf_extra={
+        "redis": {"cluster": cl.seeds, "prefix": "{inbox}", "shards": N},
+        "connector tg1": {"channel": "telegram", "secret": "tg-s",
+                          "token": "1:T", "api_base": fake.base}})
+    hdr = {"Content-Type": "application/json",
+           "X-Telegram-Bot-Api-Secret-Token": "tg-s"}
+
+    def ctl(k, *args, **kw):
+        return w.inboxctl("-s", str(k), *args, **kw)
+
+    def convs(k):
+        cp = ctl(k, "conversations", "--state", "all", "--json")
+        return json.loads(cp.stdout.decode())
+
+    def post_tg(uid, chat, text):
+        body = json.dumps(tg_update(uid, chat, text)).encode()
+        st, _, data = w.http("POST", w.webhooks_port, "/hooks/tg1", body,
+                             hdr)
+        return st
+
+    try:
+        # the router refuses to start without its shard, and a shard out
+        # of range
+        cp = subprocess.run([w.exe["router"], "-c", w.conf_path],
+                            capture_output=True, timeout=30)
+        check(cp.returncode != 0 and b"-s SHARD (0 to 2)" in cp.stderr,
+              "router without -s refused", cp.stderr)
+        cp = subprocess.run([w.exe["router"], "-c", w.conf_path, "-s", "3"],
+                            capture_output=True, timeout=30)
+        check(cp.returncode != 0 and b"-s 3" in cp.stderr,
+              "router -s 3 refused", cp.stderr)
+        cp = w.inboxctl("conversations", check_rc=False)
+        check(cp.returncode != 0 and b"say which shard" in cp.stderr,
+              "inboxctl without -s refused", cp.stderr)
+        for k in range(N):
+            w.start("router%d" % k, args=["-s", str(k)])
+        w.start("webhooks")
+        for k in range(N):     # agents are kept by every shard
+            ctl(k, "agent", "add", "alice", "--name", "Alice", "--role",
+                "supervisor", "--password-stdin", input="pw-alice-123\n")
+
+        want = {}             # thread -> external ids, per connector
+        for i in range(30):
+            w.post_ok("api1", envelope("a-%d" % i, "t-%d" % (i % 15)))
+            want.setdefault(("api1", "t-%d" % (i % 15)), set()).add(
+                "a-%d" % i)
+        for i in range(12):
+            chat = 7000 + i
+            check_eq(post_tg(100 + i, chat, "hello %d" % i), 202,
+                     "telegram update accepted")
+            want.setdefault(("tg1", str(chat)), set()).add(
+                "%d:%d" % (chat, 100 + i))
+        per_shard = [0] * N
+        for key in want:
+            per_shard[shard_of(key[0], key[1], N)] += 1
+        log("dialogs per shard, as hashed here: %s" % per_shard)
+        check(all(per_shard), "every shard gets dialogs", per_shard)
+
+        def stored():
+            got = [convs(k) for k in range(N)]
+            n = sum(c["message_count"] for g in got for c in g)
+            return got if n >= 42 else None
+        got = wait_for(stored, 60, "42 messages stored")
+        seen = set()
+        for k in range(N):
+            for c in got[k]:
+                key = (c["connector"], c["thread"])
+                check(key not in seen, "a dialog in two shards", key)
+                seen.add(key)
+                check_eq(shard_of(key[0], key[1], N), k,
+                         "the shard of dialog %s" % (key,))
+                check_eq((c["id"] - 1) % N, k, "conversation id %d's "
+                         "shard" % c["id"])
+                check_eq(c["message_count"], len(want[key]),
+                         "messages of %s" % (key,))
+            check(cl.nodes[k].cmd("XLEN", "{inbox.%d}:in" % k) ==
+                  sum(len(want[x]) for x in want
+                      if shard_of(x[0], x[1], N) == k),
+                  "shard %d's in stream on its own master" % k)
+        check_eq(seen, set(want), "dialogs stored")
+
+        # a reply from each shard leaves through tg1; its status comes
+        # back to that shard
+        sent = {}
+        for k in range(N):
+            c = next((c for c in got[k] if c["connector"] == "tg1"), None)
+            if c is None:
+                continue
+            cp = ctl(k, "cmd", "--as", "alice", "message.send", json.dumps(
+                {"id": c["id"], "text": "reply from shard %d" % k}))
+            ans = json.loads(cp.stdout.decode())
+            mid = ans["data"]["message"]["id"]
+            sent[k] = (c, mid)
+            check_eq((mid - 1) % N, k, "reply's id shard")
+        check(len(sent) >= 2, "replies from two shards at least", sent)
+
+        def delivered():
+            calls = fake.calls_to("telegram")
+            texts = {c.json().get("text"): c.json().get("chat_id")
+                     for c in calls}
+            return texts if len(texts) >= len(sent) else None
+        texts = wait_for(delivered, 30, "replies delivered")
+        for k, (c, mid) in sent.items():
+            check_eq(texts.get("reply from shard %d" % k), c["thread"],
+                     "shard %d's reply went to its chat" % k)
+
+            def status_sent(k=k, mid=mid):
+                evs = [e for e in w.inboxctl(
+                    "-s", str(k), "events", "tail", "--from", "0-0",
+                    "--timeout", "1", timeout=40).stdout.decode()
+                    .splitlines() if '"message.status"' in e]
+                return any('"sent"' in e and ('"message_id":%d' % mid) in
+                           e.replace(" ", "") for e in evs) or None
+            wait_for(status_sent, 30, "shard %d's reply reported sent" % k)
+
+        # SIGKILL shard 1's router under traffic: the others go on, it
+        # catches up after its restart, nothing lost or doubled
+        acked, stop = [], threading.Event()
+
+        def poster():
+            i = 0
+            while not stop.is_set():
+                ext = "b-%d" % i
+                st, _ = w.post("api1", envelope(ext, "u-%d" % (i % 30)),
+                               timeout=10)
+                if st == 202:
+                    acked.append((ext, "u-%d" % (i % 30)))
+                i += 1
+                time.sleep(0.005)
+        th = threading.Thread(target=poster)
+        th.start()
+        try:
+            time.sleep(0.5)
+            w.kill("router1")
+            time.sleep(1.0)
+            n0 = len(acked)
+            time.sleep(1.0)
+            check(len(acked) > n0, "posts acknowledged while shard 1's "
+                  "router is down")
+            w.start("router1", args=["-s", "1"])
+            time.sleep(0.5)
+        finally:
+            stop.set()
+            th.join()
+        log("%d posts acknowledged around the kill" % len(acked))
+        for ext, thread in acked:
+            want.setdefault(("api1", thread), set()).add(ext)
+        total = sum(len(v) for v in want.values()) + len(sent)
+
+        def all_stored():
+            got = [convs(k) for k in range(N)]
+            n = sum(c["message_count"] for g in got for c in g)
+            return got if n >= total else None
+        got = wait_for(all_stored, 60, "every acknowledged post stored")
+        for k in range(N):
+            for c in got[k]:
+                key = (c["connector"], c["thread"])
+                extra = 1 if k in sent and sent[k][0]["id"] == c["id"] \
+                    else 0
+                check_eq(c["message_count"], len(want[key]) + extra,
+                         "messages of %s in shard %d (each once)" % (key, k))
+                check_eq(shard_of(key[0], key[1], N), k, "shard of %s"
+                         % (key,))
+        for k in range(N):
+            w.assert_running("router%d" % k)
+        w.assert_running("webhooks")
+    except BaseException:
+        w.failed = True
+        raise
+    finally:
+        w.cleanup()
+        fake.close()
+
+
 TESTS = {
     "cluster_client": test_cluster_client,
     "inboxd_on_cluster": test_inboxd_on_cluster,
+    "sharded_on_cluster": test_sharded_on_cluster,
 }
 
 
