@@ -1623,6 +1623,7 @@ router__apply_command(struct router *r, struct store_txn *txn,
 		goto out;
 	}
 	r->cmd_id = c.cmd_id;
+	r->copy = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(json, "copy"));
 	if (!cJSON_IsNumber(v) || v->valuedouble != 1) {
 		refuse(&c, "bad_request", "v: missing or unsupported (this router "
 		    "reads 1)");
@@ -1646,6 +1647,7 @@ router__apply_command(struct router *r, struct store_txn *txn,
 	    cmd_lifecycle(&c, commands[i].action);
 out:
 	r->cmd_id = NULL;
+	r->copy = false;
 	cJSON_Delete(json);
 	return rc;
 }

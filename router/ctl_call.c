@@ -62,6 +62,60 @@ call_index(const char *prefix, const char *cmd_id, size_t n)
 	return (long)idx;
 }
 
+/* With ctl->copies: the commands shard 0 applied (answered, not with
+ * command.failed) go as copies to shards 1.. too, which apply them
+ * without announcing them. Returns 0, or -1 after printing which shard
+ * missed them. */
+static int
+send_copies(struct ctl *ctl, struct ctl_call *calls, size_t n)
+{
+	int rc = 0;
+
+	for (unsigned k = 1; ctl->copies && k < (unsigned)ctl->cfg.redis_shards;
+	    k++) {
+		redisContext *c = rt_redis_connect_shard(&ctl->cfg, k);
+		char key[160];
+		size_t sent = 0;
+		bool ok = c != NULL;
+
+		rt_key_shard(key, sizeof(key), &ctl->cfg, k, "cmd");
+		for (size_t j = 0; ok && j < n; j++) {
+			char *json;
+
+			if (calls[j].event == NULL ||
+			    strcmp(calls[j].event, "command.failed") == 0)
+				continue;
+			cJSON_DeleteItemFromObjectCaseSensitive(calls[j].cmd,
+			    "copy");
+			cJSON_AddBoolToObject(calls[j].cmd, "copy", 1);
+			json = cJSON_PrintUnformatted(calls[j].cmd);
+			cJSON_DeleteItemFromObjectCaseSensitive(calls[j].cmd,
+			    "copy");
+			redisAppendCommand(c, "XADD %s * cmd %s", key, json);
+			free(json);
+			sent++;
+		}
+		for (size_t j = 0; ok && j < sent; j++) {
+			redisReply *r = NULL;
+
+			if (redisGetReply(c, (void **)&r) != REDIS_OK ||
+			    r->type == REDIS_REPLY_ERROR)
+				ok = false;
+			if (r != NULL)
+				freeReplyObject(r);
+		}
+		if (!ok) {
+			fprintf(stderr, "inboxctl: shard %u did not get its copy "
+			    "(redis: %s): run the command again\n", k,
+			    c != NULL ? c->errstr : "unreachable");
+			rc = -1;
+		}
+		if (c != NULL)
+			redisFree(c);
+	}
+	return rc;
+}
+
 /* XADDs calls[0..n) in chunks; returns how many were sent. */
 static size_t
 send_calls(struct ctl *ctl, const char *prefix, struct ctl_call *calls,
@@ -191,6 +245,8 @@ ctl__call(struct ctl *ctl, struct ctl_call *calls, size_t n, int idle_s)
 		else if (calls[i].event != NULL)
 			calls[i].err[0] = '\0';
 	}
+	if (send_copies(ctl, calls, n) != 0)
+		return 1;
 	return answered == n ? 0 : 1;
 }
 

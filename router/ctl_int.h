@@ -28,6 +28,10 @@ struct ctl {
 	struct inbox_config cfg;
 	redisContext *redis;     /* NULL until ctl__connect */
 	char k_cmd[128], k_events[128];
+	/* redis.shards > 1 without -s: a command on global data (agents,
+	 * templates) reads and acts on shard 0, and its changes go as
+	 * copies to the other shards' command streams */
+	bool copies;
 };
 
 /* An option of a command: its name ("--out"), an alias ("-o") or NULL, and

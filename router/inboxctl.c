@@ -694,10 +694,29 @@ main(int argc, char **argv)
 	}
 	log_setlevel(ctl.cfg.log_level < INBOX_LOG_WARN ? ctl.cfg.log_level :
 	    INBOX_LOG_WARN);
-	rt_key(ctl.k_cmd, sizeof(ctl.k_cmd), &ctl.cfg, "cmd");
-	rt_key(ctl.k_events, sizeof(ctl.k_events), &ctl.cfg, "events");
 	argc -= argi;
 	argv += argi;
+	if (ctl.cfg.redis_shards > 1 && ctl.cfg.shard < 0) {
+		/* global data: every shard keeps a copy */
+		if (argc >= 1 && (strcmp(argv[0], "agent") == 0 ||
+		    strcmp(argv[0], "templates") == 0 ||
+		    strcmp(argv[0], "teams") == 0)) {
+			ctl.copies = true;
+			rc = rt_config_shard(&ctl.cfg, 0);
+		} else {
+			fprintf(stderr, "inboxctl: %s: redis.shards is %d: say "
+			    "which shard with -s SHARD (0 to %d)\n",
+			    ctl.cfg.file, ctl.cfg.redis_shards,
+			    ctl.cfg.redis_shards - 1);
+			rc = 2;
+		}
+		if (rc != 0) {
+			inbox_config_finish(&ctl.cfg);
+			return 2;
+		}
+	}
+	rt_key(ctl.k_cmd, sizeof(ctl.k_cmd), &ctl.cfg, "cmd");
+	rt_key(ctl.k_events, sizeof(ctl.k_events), &ctl.cfg, "events");
 	for (i = 0; argc >= 1 && i < sizeof(commands) / sizeof(commands[0]);
 	    i++)
 		if (strcmp(argv[0], commands[i].name) == 0)

@@ -254,6 +254,12 @@ outbox_add(struct router *r, struct store_txn *txn, const char *name,
 	char *json;
 	int rc;
 
+	if (r->copy && (strncmp(name, "agent.", 6) == 0 ||
+	    strncmp(name, "template.", 9) == 0 ||
+	    strcmp(name, "command.failed") == 0)) {
+		cJSON_Delete(data);  /* the original's shard announces it */
+		return;
+	}
 	next_event_id(r, id, sizeof(id));
 	memset(&ev, 0, sizeof(ev));
 	if (about != NULL) {

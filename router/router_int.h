@@ -26,6 +26,10 @@ struct router {
 	int64_t connected_at;    /* ms: the Redis connection was made */
 	bool outbox_published;   /* the outbox is in Redis: clear it next txn */
 	const char *cmd_id;      /* the command being applied, or NULL */
+	bool copy;               /* ... a copy of a global command (agents,
+	                          * templates, presence) whose own shard
+	                          * announces it: its agent.*, template.* and
+	                          * command.failed events are not written */
 	int64_t next_due;        /* the earliest timer (ms), 0: none */
 	bool drain;              /* someone may take queued dialogs now */
 	/* active/standby: only the holder of the lease in Redis applies */

@@ -47,7 +47,9 @@ struct tallies {
 };
 
 struct stats {
-	struct store_txn *txn;
+	struct store_txn *const *txns;   /* every shard's store */
+	size_t ntxns;
+	struct store_txn *txn;           /* the one walked now */
 	int64_t from, to;
 	struct tallies agents, teams, channels;
 	struct tally total;
@@ -129,6 +131,23 @@ tallies_finish(struct tallies *ts)
 	free(ts->v);
 }
 
+/* An agent's open dialogs in every shard. */
+static int
+agent_load(struct store_txn *const *txns, size_t n, const char *login,
+    uint32_t *load)
+{
+	int rc = 0;
+
+	*load = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		uint32_t l = 0;
+
+		if ((rc = store_agent_load(txns[i], login, &l)) == 0)
+			*load += l;
+	}
+	return rc;
+}
+
 static int
 agent_one(void *arg, const struct store_agent *a)
 {
@@ -137,7 +156,7 @@ agent_one(void *arg, const struct store_agent *a)
 	uint32_t load = 0;
 	int rc;
 
-	if ((rc = store_agent_load(s->txn, a->login, &load)) != 0)
+	if ((rc = agent_load(s->txns, s->ntxns, a->login, &load)) != 0)
 		return rc;
 	t->display = xstrdup(a->name ? a->name : a->login);
 	t->role = xstrdup(a->role ? a->role : "agent");
@@ -333,22 +352,34 @@ walk_state(struct stats *s, int state)
 int
 store_stats(struct store_txn *txn, int64_t from, int64_t to, void **out)
 {
+	return store_stats_shards(&txn, 1, from, to, out);
+}
+
+int
+store_stats_shards(struct store_txn *const *txns, size_t n, int64_t from,
+    int64_t to, void **out)
+{
 	static const int states[] = { STORE_STATE_OPEN, STORE_STATE_SNOOZED,
 		STORE_STATE_CLOSED };
 	struct stats s;
 	int rc;
 
 	*out = NULL;
-	if (from < 0 || to <= from)
+	if (from < 0 || to <= from || n == 0)
 		return INBOX_EINVAL;
 	memset(&s, 0, sizeof(s));
-	s.txn = txn;
+	s.txns = txns;
+	s.ntxns = n;
 	s.from = from;
 	s.to = to;
-	rc = store_agents(txn, agent_one, &s);
-	for (size_t i = 0; rc == 0 && i < sizeof(states) / sizeof(states[0]);
-	    i++)
-		rc = walk_state(&s, states[i]);
+	/* agents are global: every shard keeps them; the first is read */
+	rc = store_agents(txns[0], agent_one, &s);
+	for (size_t k = 0; rc == 0 && k < n; k++) {
+		s.txn = txns[k];
+		for (size_t i = 0; rc == 0 &&
+		    i < sizeof(states) / sizeof(states[0]); i++)
+			rc = walk_state(&s, states[i]);
+	}
 	if (rc == 0)
 		*out = stats_json(&s);
 	tallies_finish(&s.agents);
@@ -439,7 +470,8 @@ store_stats_alerts_unknown(void *stats)
 }
 
 struct agents_json {
-	struct store_txn *txn;
+	struct store_txn *const *txns;
+	size_t ntxns;
 	cJSON *arr;
 	int64_t now, lease_ms;
 	int default_capacity;
@@ -453,7 +485,7 @@ agent_json_one(void *arg, const struct store_agent *a)
 	cJSON *o;
 	int rc;
 
-	if ((rc = store_agent_load(aj->txn, a->login, &load)) != 0)
+	if ((rc = agent_load(aj->txns, aj->ntxns, a->login, &load)) != 0)
 		return rc;
 	o = store_agent_json(a, load, aj->now, aj->lease_ms);
 	cJSON_AddNumberToObject(o, "effective_capacity", a->capacity >= 0 ?
@@ -466,9 +498,17 @@ int
 store_agents_json(struct store_txn *txn, int64_t now, int64_t lease_ms,
     int default_capacity, void **out)
 {
-	struct agents_json aj = { txn, cJSON_CreateArray(), now, lease_ms,
+	return store_agents_json_shards(&txn, 1, now, lease_ms,
+	    default_capacity, out);
+}
+
+int
+store_agents_json_shards(struct store_txn *const *txns, size_t n,
+    int64_t now, int64_t lease_ms, int default_capacity, void **out)
+{
+	struct agents_json aj = { txns, n, cJSON_CreateArray(), now, lease_ms,
 	    default_capacity };
-	int rc = store_agents(txn, agent_json_one, &aj);
+	int rc = store_agents(txns[0], agent_json_one, &aj);
 
 	if (rc != 0) {
 		cJSON_Delete(aj.arr);

@@ -354,6 +354,9 @@ int store_mstatus_parse(const char *name, int *status);
  * it has none). Returns 0 and *out, or an error code and *out NULL. */
 int store_agents_json(struct store_txn *txn, int64_t now, int64_t lease_ms,
     int default_capacity, void **out);
+/* The same with every shard's store: loads summed across txns[0..n). */
+int store_agents_json_shards(struct store_txn *const *txns, size_t n,
+    int64_t now, int64_t lease_ms, int default_capacity, void **out);
 /* Who answered how many dialogs, how fast, over [from, to) (ms), from txn
  * alone: {from, to, totals, agents[], teams[], channels[]}. A dialog counts
  * for its assignee now and each of that agent's teams (from the agent's
@@ -367,6 +370,10 @@ int store_agents_json(struct store_txn *txn, int64_t now, int64_t lease_ms,
  * `<prefix>:sla` stream with store_stats_alert. Returns 0 and *out, or
  * INBOX_EINVAL (to <= from) or a store error with *out NULL. */
 int store_stats(struct store_txn *txn, int64_t from, int64_t to, void **out);
+/* The same over every shard's store (txns[0..n)): dialogs counted in
+ * each, agents read from the first, loads summed. */
+int store_stats_shards(struct store_txn *const *txns, size_t n, int64_t from,
+    int64_t to, void **out);
 /* Counts one entry of the alert stream into a store_stats tree: an
  * sla.breached whose data's `at` is in the period adds one to totals, to
  * the agent named by `assignee` and to its teams. Returns whether it

@@ -226,7 +226,7 @@ gw_revocations_load(struct gateway *gw)
 	    "WITHSCORES" };
 
 	snprintf(now, sizeof(now), "%lld", (long long)rt_now_ms());
-	if (gw_call_send(gw, call, NULL, revocations_loaded, 5, argv,
+	if (gw_call_send(gw, 0, call, NULL, revocations_loaded, 5, argv,
 	    NULL) != 0)
 		free(call);
 }
@@ -255,7 +255,7 @@ gw_token_check(struct gateway *gw, const char *token, char *login,
 	if (!gw_token_parse(gw, token, &t) || strlen(t.login) >= loginlen)
 		return false;
 	/* the agent still exists, with the password the token was given for */
-	if (gw_store(gw) != 0 || store_txn_begin(gw->store, false, &txn) != 0)
+	if (gw_txn(gw, 0, &txn) != 0)
 		return false;
 	if (store_agent_get(txn, t.login, &a) == 0) {
 		pw_tag(a.pwhash, tag);
@@ -281,7 +281,7 @@ logout_done(struct gateway *gw, struct gw_call *call, redisReply *r)
 {
 	struct logout_call *lc = (struct logout_call *)call;
 	char expires[32], data[96];
-	const char *argv[] = { "XADD", gw->k_events, "*", "event",
+	const char *argv[] = { "XADD", gw->shards[0].k_events, "*", "event",
 	    "token.revoked", "data", data };
 
 	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
@@ -297,7 +297,7 @@ logout_done(struct gateway *gw, struct gw_call *call, redisReply *r)
 	/* the other gateways close its sockets and refuse it from now on */
 	snprintf(data, sizeof(data), "{\"nonce\":\"%s\",\"expires\":%lld}",
 	    lc->t.nonce, (long long)lc->t.expires);
-	if (gw_redis_send(gw, 7, argv) != 0)
+	if (gw_redis_send(gw, 0, 7, argv) != 0)
 		log_warnx("gateway: logout of '%s': other gateways not told "
 		    "(they learn it when they restart)", lc->t.login);
 	snprintf(expires, sizeof(expires), "(%lld", (long long)rt_now_ms());
@@ -305,7 +305,7 @@ logout_done(struct gateway *gw, struct gw_call *call, redisReply *r)
 		const char *prune[] = { "ZREMRANGEBYSCORE", gw->k_revoked,
 		    "-inf", expires };
 
-		gw_redis_send(gw, 4, prune);
+		gw_redis_send(gw, 0, 4, prune);
 	}
 	gw_revoked_add(gw, lc->t.nonce, lc->t.expires);
 	log_info("gateway: agent '%s' logged out", lc->t.login);
@@ -335,7 +335,7 @@ gw_logout(struct gateway *gw, struct gw_sock *sock, const char *token,
 	argv[1] = gw->k_revoked;
 	argv[2] = score;
 	argv[3] = lc->t.nonce;
-	if (gw_call_send(gw, &lc->call, sock, logout_done, 4, argv,
+	if (gw_call_send(gw, 0, &lc->call, sock, logout_done, 4, argv,
 	    NULL) != 0) {
 		free(lc);
 		*status = 503;
@@ -475,8 +475,7 @@ gw_login(struct gateway *gw, const char *body, size_t len, const char *addr,
 		*retry_after = wait;
 		return error_json("rate_limited", msg);
 	}
-	if ((rc = gw_store(gw)) != 0 ||
-	    (rc = store_txn_begin(gw->store, false, &txn)) != 0) {
+	if ((rc = gw_txn(gw, 0, &txn)) != 0) {
 		cJSON_Delete(req);
 		*status = 503;
 		return error_json("store_unavailable", inbox_strerror(rc));

@@ -1,7 +1,7 @@
 /*
- * Events: the entries the event link reads from inbox:events (redis.c)
- * become push frames in the ring that every session reads with its own
- * tail; token.revoked entries are the gateway's own (a logout on any
+ * Events: the entries the event links read from each shard's events
+ * (redis.c) become push frames in the ring that every session reads with
+ * its own tail; token.revoked entries are the gateway's own (a logout on any
  * gateway) and go to no socket.
  */
 #include <stdio.h>
@@ -52,21 +52,24 @@ gw_frame_new(const char *data, size_t len)
 }
 
 struct gw_frame *
-gw_event_frame(const char *id, const char *event, const char *data,
-    const char *to, const char *cmd_id)
+gw_event_frame(const struct gateway *gw, unsigned k, const char *id,
+    const char *event, const char *data, const char *to, const char *cmd_id)
 {
-	size_t n = strlen(id) + strlen(event) + strlen(data) + 64;
-	char *s = xmalloc(n);
+	size_t n = strlen(id) + strlen(event) + strlen(data) + 80;
+	char *s = xmalloc(n), shard[16] = "";
 	struct gw_frame *f;
 	int len;
 
+	if (gw->nshards > 1)
+		snprintf(shard, sizeof(shard), "%u:", k);
 	/* id and event are ours (router-made), data is JSON the router
 	 * printed: no escaping needed. */
-	len = snprintf(s, n, "{\"type\":\"event\",\"seq\":\"%s\",\"event\":\"%s\","
-	    "\"data\":%s}", id, event, data);
+	len = snprintf(s, n, "{\"type\":\"event\",\"seq\":\"%s%s\","
+	    "\"event\":\"%s\",\"data\":%s}", shard, id, event, data);
 	f = gw_frame_new(s, (size_t)len);
 	free(s);
 	gw_seq_parse(id, &f->seq);
+	f->shard = k;
 	snprintf(f->to, sizeof(f->to), "%s", to ? to : "");
 	snprintf(f->cmd_id, sizeof(f->cmd_id), "%s", cmd_id ? cmd_id : "");
 	snprintf(f->name, sizeof(f->name), "%s", event);
@@ -87,7 +90,7 @@ gw_view_load(struct gateway *gw, struct gw_session_view *view)
 
 	snprintf(view->role, sizeof(view->role), "agent");
 	view->teams[0] = '\0';
-	if (gw_store(gw) != 0 || store_txn_begin(gw->store, false, &txn) != 0)
+	if (gw_txn(gw, 0, &txn) != 0)
 		return;
 	if (store_agent_get(txn, view->login, &a) == 0) {
 		snprintf(view->role, sizeof(view->role), "%s", a.role ? a.role :
@@ -144,8 +147,7 @@ frame_scope(struct gateway *gw, struct gw_frame *f)
 
 		f->scope = 2;
 		copy_str(f->assignee, sizeof(f->assignee), data, "assignee");
-		if (gw_store(gw) == 0 &&
-		    store_txn_begin(gw->store, false, &txn) == 0 &&
+		if (gw_txn(gw, f->shard, &txn) == 0 &&
 		    store_conv_get(txn, (uint64_t)cid->valuedouble, &c) == 0) {
 			snprintf(f->connector, sizeof(f->connector), "%s",
 			    c.connector);
@@ -235,7 +237,8 @@ gw_command_result(const struct gw_pending *p, const struct gw_frame *e)
 }
 
 void
-gw_event_entry(struct gateway *gw, const char *id, const redisReply *fields)
+gw_event_entry(struct gateway *gw, unsigned k, const char *id,
+    const redisReply *fields)
 {
 	const char *ev = rt_entry_field(fields, "event", NULL);
 	const char *data = rt_entry_field(fields, "data", NULL);
@@ -256,8 +259,8 @@ gw_event_entry(struct gateway *gw, const char *id, const redisReply *fields)
 		cJSON_Delete(d);
 		return;
 	}
-	f = gw_event_frame(id, ev, data, rt_entry_field(fields, "to", NULL),
-	    rt_entry_field(fields, "cmd_id", NULL));
+	f = gw_event_frame(gw, k, id, ev, data, rt_entry_field(fields, "to",
+	    NULL), rt_entry_field(fields, "cmd_id", NULL));
 	gw_frame_scope_from(f, fields);
 	slot = gw->ring.head % gw->ring.size;
 	free(gw->ring.slots[slot]);

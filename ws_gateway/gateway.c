@@ -51,6 +51,7 @@ struct gw_sock {
 	struct lws_dll2 node;    /* in gw->sessions */
 	uint64_t ring_next;
 	struct gw_session_view view;
+	struct gw_pos pos1;      /* view.pos with one shard (else heap) */
 	struct gw_frame *q_head, *q_tail;   /* results and replays */
 	size_t q_bytes;
 	char *rx;
@@ -111,6 +112,9 @@ conn_ws_finish(struct gw_sock *c)
 	c->npend = 0;
 	free(c->pend);
 	c->pend = NULL;
+	if (c->view.pos != &c->pos1)
+		free(c->view.pos);
+	c->view.pos = NULL;
 }
 
 /* The connection closes: the replies of its calls find no socket. */
@@ -633,6 +637,7 @@ next_frame(struct gateway *gw, struct lws *wsi, struct gw_sock *c,
 	while (*f == NULL && c->view.replaying == 0 &&
 	    c->ring_next < gw->ring.head) {
 		struct gw_frame *e;
+		struct gw_pos *pos;
 
 		if (gw->ring.head - c->ring_next > gw->ring.size) {
 			log_warnx("gateway: %s fell %llu events behind; closing "
@@ -650,14 +655,14 @@ next_frame(struct gateway *gw, struct lws *wsi, struct gw_sock *c,
 		/* sent already: live, or replayed by a subscribe (which may
 		 * come before the first live event: an event that reached the
 		 * ring while the subscribe read the stream is in both) */
-		if (gw_seq_cmp(e->seq, c->view.last) <= 0)
+		pos = &c->view.pos[e->shard];
+		if (gw_seq_cmp(e->seq, pos->last) <= 0)
 			continue;
-		if (!c->view.live_sent) {
-			c->view.first_live = e->seq;
-			c->view.live_sent = true;
+		if (!pos->live_sent) {
+			pos->first_live = e->seq;
+			pos->live_sent = true;
 		}
-		if (gw_seq_cmp(e->seq, c->view.last) > 0)
-			c->view.last = e->seq;
+		pos->last = e->seq;
 		*f = e;
 	}
 	return 0;
@@ -945,6 +950,9 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		c->ws = true;
 		c->ring_next = gw->ring.head;
 		memset(&c->view, 0, sizeof(c->view));
+		memset(&c->pos1, 0, sizeof(c->pos1));
+		c->view.pos = gw->nshards == 1 ? &c->pos1 :
+		    xcalloc(gw->nshards, sizeof(*c->view.pos));
 		c->view.login = c->login;
 		gw_view_load(gw, &c->view);
 		c->last_active = rt_now_ms();
@@ -994,20 +1002,22 @@ gateway_create(const struct inbox_config *cfg)
 {
 	struct lws_context_creation_info info;
 	struct gateway *gw;
+	struct store_txn *txn;
 
-	if (cfg->redis_shards > 1) {
-		/* docs/sharding.md: merged feeds and a subscribe position
-		 * per shard are the next step */
-		log_warnx("gateway: redis.shards is %d, and this gateway reads "
-		    "one store and one event stream: it does not serve a "
-		    "sharded deployment yet (docs/sharding.md)",
-		    cfg->redis_shards);
-		return NULL;
-	}
 	gw = xcalloc(1, sizeof(*gw));
 	gw->cfg = cfg;
-	rt_key(gw->k_events, sizeof(gw->k_events), cfg, "events");
-	rt_key(gw->k_cmd, sizeof(gw->k_cmd), cfg, "cmd");
+	gw->nshards = (unsigned)cfg->redis_shards;
+	gw->shards = xcalloc(gw->nshards, sizeof(*gw->shards));
+	for (unsigned k = 0; k < gw->nshards; k++) {
+		struct gw_shard *sh = &gw->shards[k];
+
+		sh->gw = gw;
+		sh->k = k;
+		rt_key_shard(sh->k_events, sizeof(sh->k_events), cfg, k,
+		    "events");
+		rt_key_shard(sh->k_cmd, sizeof(sh->k_cmd), cfg, k, "cmd");
+		rt_key_shard(sh->k_sla, sizeof(sh->k_sla), cfg, k, "sla");
+	}
 	rt_key(gw->k_revoked, sizeof(gw->k_revoked), cfg, "revoked");
 	snprintf(gw->cmd_prefix, sizeof(gw->cmd_prefix), "gw%ld.%lld",
 	    (long)getpid(), (long long)rt_now_ms());
@@ -1049,11 +1059,15 @@ gateway_create(const struct inbox_config *cfg)
 		    cfg->gateway_port);
 		goto err;
 	}
-	gw_store(gw); /* may not exist yet: opened again on first use */
+	/* the stores may not exist yet: opened again on first use */
+	for (unsigned k = 0; k < gw->nshards; k++)
+		if (gw_txn(gw, k, &txn) == 0)
+			store_txn_abort(txn);
 	return gw;
 
 err:
 	gw_ring_finish(&gw->ring);
+	free(gw->shards);
 	free(gw);
 	return NULL;
 }
@@ -1140,7 +1154,9 @@ gateway_destroy(struct gateway *gw)
 	gw_revocations_finish(gw);
 	gw_ring_finish(&gw->ring);
 	free(gw->wbuf);
-	store_close(gw->store);
+	for (unsigned k = 0; k < gw->nshards; k++)
+		store_close(gw->shards[k].store);
+	free(gw->shards);
 	sodium_memzero(gw->secret, sizeof(gw->secret));
 	for (size_t i = 0; i < gw->nreloaded; i++) {
 		inbox_config_finish(gw->reloaded[i]);

@@ -26,6 +26,7 @@ struct gw_seq {
 struct gw_frame {
 	struct gw_frame *next;
 	struct gw_seq seq;       /* events only; zero for results */
+	unsigned shard;          /* ... and whose stream it came from */
 	char to[65];             /* events for one agent: its login; else "" */
 	char cmd_id[136];        /* events that answer a command; else "" */
 	char name[48];           /* event name; "" for results */
@@ -49,10 +50,13 @@ struct gw_ring {
 
 struct gateway;
 
+struct gw_shard;
+
 /* A connection to Redis on lws's loop (hiredis' async client); it
  * reconnects by itself (redis.c). */
 struct gw_link {
 	struct gateway *gw;
+	struct gw_shard *sh;     /* whose keys it serves */
 	const char *name;        /* "requests" or "events" (logs) */
 	redisAsyncContext *ac;   /* NULL while down */
 	bool up;
@@ -66,15 +70,28 @@ struct gw_revoked {
 	int64_t expires;
 };
 
-struct gateway {
-	const struct inbox_config *cfg;
-	struct lws_context *lws; /* its loop serves the Redis links too */
+/* One shard (redis.shards; one when the deployment has no shards): its
+ * store, its streams and the links to where they are. Shard 0 also
+ * holds what is global (revoked tokens, agents and templates, whose
+ * copies every shard keeps). */
+struct gw_shard {
+	struct gateway *gw;
+	unsigned k;
 	struct store *store;     /* opened on first use, read-only */
-	struct gw_link req_link; /* commands, logout, subscribe, SLA reads */
-	struct gw_link ev_link;  /* XREAD BLOCK on inbox:events */
+	struct gw_link req_link; /* commands, subscribe and SLA reads (and
+	                          * on shard 0: logout, revocations) */
+	struct gw_link ev_link;  /* XREAD BLOCK on its events */
 	char ev_last[64];        /* the last event read ("" before the first
 	                          * connection found the stream's end) */
 	lws_sorted_usec_list_t ev_retry;    /* XREAD again after an error */
+	char k_events[128], k_cmd[128], k_sla[128];
+};
+
+struct gateway {
+	const struct inbox_config *cfg;
+	struct lws_context *lws; /* its loop serves the Redis links too */
+	struct gw_shard *shards;
+	unsigned nshards;
 	lws_sorted_usec_list_t start_sul;   /* ready without Redis after a
 	                                     * while */
 	bool ready;              /* websockets accepted (see gw_ready) */
@@ -82,7 +99,7 @@ struct gateway {
 	struct rt_lws_stop stop;
 	unsigned char *wbuf;     /* frames of one websocket write */
 	size_t wbuf_size;
-	char k_events[128], k_cmd[128], k_revoked[128];
+	char k_revoked[128];
 	char cmd_prefix[64];     /* cmd_ids are <prefix>.<n> */
 	uint64_t cmd_seq;
 	unsigned char secret[32];
@@ -116,18 +133,20 @@ struct gateway {
 bool gw_seq_parse(const char *s, struct gw_seq *out);
 int gw_seq_cmp(struct gw_seq a, struct gw_seq b);
 struct gw_frame *gw_frame_new(const char *data, size_t len);
-/* Builds the push frame of one stream entry. */
-struct gw_frame *gw_event_frame(const char *id, const char *event,
-    const char *data, const char *to, const char *cmd_id);
+/* Builds the push frame of one entry of shard k's events; its seq is
+ * the stream id, "<k>:<id>" when the gateway follows several shards. */
+struct gw_frame *gw_event_frame(const struct gateway *gw, unsigned k,
+    const char *id, const char *event, const char *data, const char *to,
+    const char *cmd_id);
 /* Takes what the event is about from the stream entry's `about` field
  * (the router's: "*", or "<connector>\t<assignee>"); without it, it is
  * read from the data when first needed. */
 void gw_frame_scope_from(struct gw_frame *f, const redisReply *fields);
 /* Whether an event frame may go to the agent `login`. */
 bool gw_frame_visible(const struct gw_frame *f, const char *login);
-/* Handles one entry of inbox:events: a push frame into the ring, or an
- * internal event the gateway acts on (token.revoked). */
-void gw_event_entry(struct gateway *gw, const char *id,
+/* Handles one entry of shard k's events: a push frame into the ring, or
+ * an internal event the gateway acts on (token.revoked). */
+void gw_event_entry(struct gateway *gw, unsigned k, const char *id,
     const redisReply *fields);
 void gw_ring_finish(struct gw_ring *ring);
 /* gateway.c: events reached the ring: wakes the sockets that may send. */
@@ -154,15 +173,16 @@ struct gw_call {
 	struct gw_sock *sock;    /* NULL: none, or it closed */
 	gw_call_fn *fn;
 };
-/* Sends a command on the request link; fn gets the reply. Returns 0, or
- * INBOX_EUNAVAIL when the link is down (nothing sent, call still the
- * caller's). */
-int gw_call_send(struct gateway *gw, struct gw_call *call,
+/* Sends a command on shard k's request link; fn gets the reply. Returns
+ * 0, or INBOX_EUNAVAIL when the link is down (nothing sent, call still
+ * the caller's). */
+int gw_call_send(struct gateway *gw, unsigned k, struct gw_call *call,
     struct gw_sock *sock, gw_call_fn *fn, int argc, const char **argv,
     const size_t *lens);
-/* A command whose answer nobody waits for (errors are logged). Returns 0
- * or INBOX_EUNAVAIL. */
-int gw_redis_send(struct gateway *gw, int argc, const char **argv);
+/* A command on shard k's request link whose answer nobody waits for
+ * (errors are logged). Returns 0 or INBOX_EUNAVAIL. */
+int gw_redis_send(struct gateway *gw, unsigned k, int argc,
+    const char **argv);
 
 /* gateway.c: what a deferred answer needs of its socket. */
 /* Queues replayed frames, then the result frame (JSON, taken), and wakes
@@ -246,9 +266,13 @@ void gw_login_finish(struct gateway *gw);
 
 /* query.c: answers one websocket request frame; returns the result frame's
  * JSON (malloc'd). `replay` receives frames to send before the result. */
-struct gw_session_view {
-	struct gw_seq first_live, last;   /* what the socket was sent */
+/* What a socket was sent of one shard's events. */
+struct gw_pos {
+	struct gw_seq first_live, last;
 	bool live_sent;
+};
+struct gw_session_view {
+	struct gw_pos *pos;               /* per shard (nshards) */
 	unsigned replaying;               /* subscribes reading the stream:
 	                                   * live events wait for them */
 	const char *login;                /* the agent */
@@ -281,10 +305,13 @@ char *gw_request(struct gateway *gw, const char *frame, size_t len,
  * (its data, or its error for command.failed). */
 struct gw_frame *gw_command_result(const struct gw_pending *p,
     const struct gw_frame *e);
-/* Appends a command (JSON) to inbox:cmd with nobody waiting for its
- * answer (presence): 0 or INBOX_EUNAVAIL (Redis down). */
+/* Appends a global command (JSON; presence) with nobody waiting for its
+ * answer: to shard 0, and as a copy to the others. 0 or INBOX_EUNAVAIL
+ * (Redis down). */
 int gw_cmd_append(struct gateway *gw, const char *json);
-/* Opens the store read-only if needed; returns 0 or an INBOX_E code. */
-int gw_store(struct gateway *gw);
+/* Begins a read transaction on shard k's store (opened read-only on
+ * first use; shard 0 for global data: agents, templates). Returns 0 or
+ * an INBOX_E code (logged when the store cannot be opened). */
+int gw_txn(struct gateway *gw, unsigned k, struct store_txn **txn);
 
 #endif

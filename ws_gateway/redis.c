@@ -1,10 +1,11 @@
 /*
  * The gateway's Redis links, on the loop lws serves from (hiredis' async
- * client with librt's lws adapter): the request link carries commands,
- * logouts and the reads of subscribe, stats and sla.recent; the event link
- * follows inbox:events with XREAD BLOCK. Nothing waits for Redis: a reply
- * continues its request from a callback. Each link reconnects by itself
- * (asking the sentinels again when there are some).
+ * client with librt's lws adapter), two per shard: the request link
+ * carries commands, logouts and the reads of subscribe, stats and
+ * sla.recent; the event link follows the shard's events with XREAD BLOCK.
+ * Nothing waits for Redis: a reply continues its request from a callback.
+ * Each link reconnects by itself (asking the sentinels again when there
+ * are some, or the cluster where the shard's slot is).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +20,7 @@
 #define XREAD_COUNT "512"
 
 static void link_connect(struct gw_link *l);
-static void ev_read(struct gateway *gw);
+static void ev_read(struct gw_shard *sh);
 
 static void
 retry_cb(lws_sorted_usec_list_t *sul)
@@ -60,9 +61,9 @@ on_connect(const redisAsyncContext *ac, int status)
 	l->up = true;
 	if (gw->stopping)
 		return;
-	if (l == &gw->ev_link)
-		ev_read(gw);
-	else
+	if (l == &l->sh->ev_link)
+		ev_read(l->sh);
+	else if (l->sh->k == 0)
 		gw_revocations_load(gw);
 }
 
@@ -82,11 +83,14 @@ on_disconnect(const redisAsyncContext *ac, int status)
 static void
 link_connect(struct gw_link *l)
 {
+	/* a view of the config whose keys are the shard's (borrowed) */
+	struct inbox_config view = *l->gw->cfg;
 	char host[256];
 	redisAsyncContext *ac;
 	int port;
 
-	if (rt_redis_addr(l->gw->cfg, host, sizeof(host), &port) != 0) {
+	view.shard = (int)l->sh->k;
+	if (rt_redis_addr(&view, host, sizeof(host), &port) != 0) {
 		l->warned = true; /* logged by rt_redis_addr */
 		lws_sul_schedule(l->gw->lws, 0, &l->retry, retry_cb,
 		    RETRY_MS * LWS_US_PER_MS);
@@ -116,9 +120,10 @@ link_connect(struct gw_link *l)
 }
 
 static void
-link_init(struct gateway *gw, struct gw_link *l, const char *name)
+link_init(struct gw_shard *sh, struct gw_link *l, const char *name)
 {
-	l->gw = gw;
+	l->gw = sh->gw;
+	l->sh = sh;
 	l->name = name;
 	link_connect(l);
 }
@@ -155,10 +160,11 @@ call_reply(redisAsyncContext *ac, void *reply, void *priv)
 }
 
 int
-gw_call_send(struct gateway *gw, struct gw_call *call, struct gw_sock *sock,
-    gw_call_fn *fn, int argc, const char **argv, const size_t *lens)
+gw_call_send(struct gateway *gw, unsigned k, struct gw_call *call,
+    struct gw_sock *sock, gw_call_fn *fn, int argc, const char **argv,
+    const size_t *lens)
 {
-	struct gw_link *l = &gw->req_link;
+	struct gw_link *l = &gw->shards[k].req_link;
 
 	if (!l->up || gw->stopping)
 		return INBOX_EUNAVAIL;
@@ -174,9 +180,9 @@ gw_call_send(struct gateway *gw, struct gw_call *call, struct gw_sock *sock,
 }
 
 int
-gw_redis_send(struct gateway *gw, int argc, const char **argv)
+gw_redis_send(struct gateway *gw, unsigned k, int argc, const char **argv)
 {
-	struct gw_link *l = &gw->req_link;
+	struct gw_link *l = &gw->shards[k].req_link;
 
 	if (!l->up || gw->stopping)
 		return INBOX_EUNAVAIL;
@@ -186,21 +192,22 @@ gw_redis_send(struct gateway *gw, int argc, const char **argv)
 	return 0;
 }
 
-/* ---- following inbox:events -------------------------------------------- */
+/* ---- following each shard's events ------------------------------------ */
 
 static void
 ev_retry_cb(lws_sorted_usec_list_t *sul)
 {
-	struct gateway *gw = lws_container_of(sul, struct gateway, ev_retry);
+	struct gw_shard *sh = lws_container_of(sul, struct gw_shard, ev_retry);
 
-	if (gw->ev_link.up && !gw->stopping)
-		ev_read(gw);
+	if (sh->ev_link.up && !sh->gw->stopping)
+		ev_read(sh);
 }
 
 static void
 ev_reply(redisAsyncContext *ac, void *reply, void *priv)
 {
-	struct gateway *gw = priv;
+	struct gw_shard *sh = priv;
+	struct gateway *gw = sh->gw;
 	redisReply *r = reply;
 	size_t before = gw->ring.head;
 
@@ -208,9 +215,9 @@ ev_reply(redisAsyncContext *ac, void *reply, void *priv)
 	if (r == NULL || gw->stopping)
 		return;          /* the link went down: read again when up */
 	if (r->type == REDIS_REPLY_ERROR) {
-		log_warnx("gateway: XREAD %s: %s", gw->k_events, r->str);
+		log_warnx("gateway: XREAD %s: %s", sh->k_events, r->str);
 		check_moved(ac, r);
-		lws_sul_schedule(gw->lws, 0, &gw->ev_retry, ev_retry_cb,
+		lws_sul_schedule(gw->lws, 0, &sh->ev_retry, ev_retry_cb,
 		    RETRY_MS * LWS_US_PER_MS);
 		return;
 	}
@@ -225,14 +232,14 @@ ev_reply(redisAsyncContext *ac, void *reply, void *priv)
 			if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
 			    e->element[0]->type != REDIS_REPLY_STRING)
 				continue;
-			snprintf(gw->ev_last, sizeof(gw->ev_last), "%s",
+			snprintf(sh->ev_last, sizeof(sh->ev_last), "%s",
 			    e->element[0]->str);
-			gw_event_entry(gw, gw->ev_last, e->element[1]);
+			gw_event_entry(gw, sh->k, sh->ev_last, e->element[1]);
 		}
 	}
 	if (gw->ring.head != before)
 		gw_events_arrived(gw);
-	ev_read(gw);
+	ev_read(sh);
 }
 
 /* The first connection: events start after the newest one now (older ones
@@ -240,48 +247,49 @@ ev_reply(redisAsyncContext *ac, void *reply, void *priv)
 static void
 ev_start_reply(redisAsyncContext *ac, void *reply, void *priv)
 {
-	struct gateway *gw = priv;
+	struct gw_shard *sh = priv;
+	struct gateway *gw = sh->gw;
 	redisReply *r = reply;
 
 	(void)ac;
 	if (r == NULL || gw->stopping)
 		return;
 	if (r->type == REDIS_REPLY_ERROR) {
-		log_warnx("gateway: XREVRANGE %s: %s", gw->k_events, r->str);
+		log_warnx("gateway: XREVRANGE %s: %s", sh->k_events, r->str);
 		check_moved(ac, r);
-		lws_sul_schedule(gw->lws, 0, &gw->ev_retry, ev_retry_cb,
+		lws_sul_schedule(gw->lws, 0, &sh->ev_retry, ev_retry_cb,
 		    RETRY_MS * LWS_US_PER_MS);
 		return;
 	}
-	snprintf(gw->ev_last, sizeof(gw->ev_last), "0-0");
+	snprintf(sh->ev_last, sizeof(sh->ev_last), "0-0");
 	if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
 	    r->element[0]->type == REDIS_REPLY_ARRAY &&
 	    r->element[0]->elements == 2 &&
 	    r->element[0]->element[0]->type == REDIS_REPLY_STRING)
-		snprintf(gw->ev_last, sizeof(gw->ev_last), "%s",
+		snprintf(sh->ev_last, sizeof(sh->ev_last), "%s",
 		    r->element[0]->element[0]->str);
-	ev_read(gw);
+	ev_read(sh);
 }
 
 static void
-ev_read(struct gateway *gw)
+ev_read(struct gw_shard *sh)
 {
-	redisAsyncContext *ac = gw->ev_link.ac;
+	redisAsyncContext *ac = sh->ev_link.ac;
 
-	if (!gw->ev_link.up)
+	if (!sh->ev_link.up)
 		return;
-	if (gw->ev_last[0] == '\0') {
-		const char *argv[] = { "XREVRANGE", gw->k_events, "+", "-",
+	if (sh->ev_last[0] == '\0') {
+		const char *argv[] = { "XREVRANGE", sh->k_events, "+", "-",
 		    "COUNT", "1" };
 
-		redisAsyncCommandArgv(ac, ev_start_reply, gw, 6, argv, NULL);
+		redisAsyncCommandArgv(ac, ev_start_reply, sh, 6, argv, NULL);
 		return;
 	}
 	{
 		const char *argv[] = { "XREAD", "COUNT", XREAD_COUNT, "BLOCK",
-		    XREAD_BLOCK_MS, "STREAMS", gw->k_events, gw->ev_last };
+		    XREAD_BLOCK_MS, "STREAMS", sh->k_events, sh->ev_last };
 
-		redisAsyncCommandArgv(ac, ev_reply, gw, 8, argv, NULL);
+		redisAsyncCommandArgv(ac, ev_reply, sh, 8, argv, NULL);
 	}
 }
 
@@ -290,32 +298,42 @@ ev_read(struct gateway *gw)
 void
 gw_redis_start(struct gateway *gw)
 {
-	link_init(gw, &gw->req_link, "requests");
-	link_init(gw, &gw->ev_link, "events");
+	for (unsigned k = 0; k < gw->nshards; k++) {
+		link_init(&gw->shards[k], &gw->shards[k].req_link, "requests");
+		link_init(&gw->shards[k], &gw->shards[k].ev_link, "events");
+	}
 }
 
 void
 gw_redis_stop(struct gateway *gw)
 {
-	lws_sul_cancel(&gw->ev_retry);
-	lws_sul_cancel(&gw->req_link.retry);
-	lws_sul_cancel(&gw->ev_link.retry);
-	/* the request link after the replies still due (presence going
-	 * offline); the event link at once (an XREAD BLOCK would hold a
-	 * graceful disconnect for seconds) */
-	if (gw->req_link.ac != NULL)
-		redisAsyncDisconnect(gw->req_link.ac);
-	if (gw->ev_link.ac != NULL) {
-		redisAsyncContext *ac = gw->ev_link.ac;
+	for (unsigned k = 0; k < gw->nshards; k++) {
+		struct gw_shard *sh = &gw->shards[k];
 
-		gw->ev_link.ac = NULL;
-		gw->ev_link.up = false;
-		redisAsyncFree(ac);
+		lws_sul_cancel(&sh->ev_retry);
+		lws_sul_cancel(&sh->req_link.retry);
+		lws_sul_cancel(&sh->ev_link.retry);
+		/* the request link after the replies still due (presence
+		 * going offline); the event link at once (an XREAD BLOCK
+		 * would hold a graceful disconnect for seconds) */
+		if (sh->req_link.ac != NULL)
+			redisAsyncDisconnect(sh->req_link.ac);
+		if (sh->ev_link.ac != NULL) {
+			redisAsyncContext *ac = sh->ev_link.ac;
+
+			sh->ev_link.ac = NULL;
+			sh->ev_link.up = false;
+			redisAsyncFree(ac);
+		}
 	}
 }
 
 bool
 gw_redis_idle(const struct gateway *gw)
 {
-	return gw->req_link.ac == NULL && gw->ev_link.ac == NULL;
+	for (unsigned k = 0; k < gw->nshards; k++)
+		if (gw->shards[k].req_link.ac != NULL ||
+		    gw->shards[k].ev_link.ac != NULL)
+			return false;
+	return true;
 }

@@ -300,7 +300,8 @@ rt_stream_id_parse(const char *s, uint64_t *ms, uint64_t *seq)
 void
 rt_key(char *buf, size_t len, const struct inbox_config *cfg, const char *name)
 {
-	snprintf(buf, len, "%s:%s", cfg->redis_prefix, name);
+	rt_key_shard(buf, len, cfg, cfg->shard > 0 ? (unsigned)cfg->shard : 0,
+	    name);
 }
 
 void
@@ -320,12 +321,8 @@ rt_redis_connect_shard(const struct inbox_config *cfg, unsigned k)
 {
 	/* a view of cfg whose keys are shard k's: borrowed, never freed */
 	struct inbox_config view = *cfg;
-	char prefix[128];
 
-	if (inbox_shard_prefix(prefix, sizeof(prefix), cfg->redis_prefix, k,
-	    (unsigned)cfg->redis_shards) != 0)
-		return NULL;
-	view.redis_prefix = prefix;
+	view.shard = (int)k;
 	return rt_redis_connect(&view);
 }
 

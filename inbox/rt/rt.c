@@ -178,8 +178,7 @@ rt_config_reload(const struct inbox_config *old)
 int
 rt_config_shard(struct inbox_config *cfg, int k)
 {
-	char prefix[128], path[4200];
-	char *p, *sp;
+	char path[4200];
 
 	if (k < 0 || k >= cfg->redis_shards) {
 		log_warnx("shard %d: redis.shards is %d, so a shard is 0 to %d",
@@ -189,10 +188,6 @@ rt_config_shard(struct inbox_config *cfg, int k)
 	cfg->shard = k;
 	if (cfg->redis_shards == 1)
 		return 0;
-	if (inbox_shard_prefix(prefix, sizeof(prefix), cfg->redis_prefix,
-	    (unsigned)k, (unsigned)cfg->redis_shards) != 0)
-		return INBOX_EINVAL;
-	snprintf(path, sizeof(path), "%s/shard-%d", cfg->store_path, k);
 	if (cfg->router_metrics != NULL) {
 		/* each shard's router listens on port + k */
 		char *colon = strrchr(cfg->router_metrics, ':'), m[320];
@@ -209,13 +204,20 @@ rt_config_shard(struct inbox_config *cfg, int k)
 		free(cfg->router_metrics);
 		cfg->router_metrics = xstrdup(m);
 	}
-	p = xstrdup(prefix);
-	sp = xstrdup(path);
-	free(cfg->redis_prefix);
+	rt_store_path(path, sizeof(path), cfg, (unsigned)k);
 	free(cfg->store_path);
-	cfg->redis_prefix = p;
-	cfg->store_path = sp;
+	cfg->store_path = xstrdup(path);
 	return 0;
+}
+
+void
+rt_store_path(char *buf, size_t len, const struct inbox_config *cfg,
+    unsigned k)
+{
+	if (cfg->redis_shards > 1)
+		snprintf(buf, len, "%s/shard-%u", cfg->store_path, k);
+	else
+		snprintf(buf, len, "%s", cfg->store_path);
 }
 
 int
@@ -251,11 +253,12 @@ rt_proc_init(struct inbox_config *cfg, const char *procname, int argc,
 	inbox_config_finish(cfg);
 	if (rt_config_load(cfg, file) != 0)
 		return -1;
-	if (per_shard && shard == NULL && cfg->redis_shards > 1 && !check) {
-		fprintf(stderr, "%s: %s: redis.shards is %d: %s with -s SHARD "
-		    "(0 to %d)\n", procname, file, cfg->redis_shards,
-		    strcmp(procname, "router") == 0 ? "start one router per "
-		    "shard, each" : "say which shard", cfg->redis_shards - 1);
+	/* inboxctl decides by command (global data needs no shard) */
+	if (strcmp(procname, "router") == 0 && shard == NULL &&
+	    cfg->redis_shards > 1 && !check) {
+		fprintf(stderr, "%s: %s: redis.shards is %d: start one router "
+		    "per shard, each with -s SHARD (0 to %d)\n", procname,
+		    file, cfg->redis_shards, cfg->redis_shards - 1);
 		return -1;
 	}
 	if (shard != NULL) {

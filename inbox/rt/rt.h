@@ -34,11 +34,17 @@ int rt_fsync_dir_of(const char *path);
 int rt_config_load(struct inbox_config *cfg, const char *path);
 
 /* Makes cfg serve shard k alone (a router of a sharded deployment,
- * redis.shards > 1): redis.prefix becomes the shard's key prefix and
- * store.path its directory "<store.path>/shard-<k>"; cfg->shard = k. With
- * one shard nothing changes but cfg->shard = 0. Returns 0, or INBOX_EINVAL
- * (k out of range, logged). */
+ * redis.shards > 1): cfg->shard = k, so rt_key names the shard's keys;
+ * store.path becomes its directory "<store.path>/shard-<k>" (see
+ * rt_store_path) and router.metrics' port is port + k. With one shard
+ * nothing changes but cfg->shard = 0. Returns 0, or INBOX_EINVAL (k out
+ * of range, logged). */
 int rt_config_shard(struct inbox_config *cfg, int k);
+
+/* The store directory of shard k (store.path itself with one shard) of a
+ * config that serves no shard in particular (the gateway). */
+void rt_store_path(char *buf, size_t len, const struct inbox_config *cfg,
+    unsigned k);
 
 /* The common start of every process: parses -c FILE, -n (check and exit),
  * -v (debug); loads the config and starts the log. Returns 0 to go on, 1 when
@@ -104,7 +110,9 @@ bool rt_reply_is_moved(const redisReply *r);
  * or false. */
 bool rt_stream_id_parse(const char *s, uint64_t *ms, uint64_t *seq);
 
-/* Writes "<prefix>:<name>" into buf. */
+/* Writes "<prefix>:<name>" into buf: with redis.shards > 1, the key of
+ * the shard the process serves (cfg->shard), else of shard 0, which also
+ * holds what is global (revoked tokens). */
 void rt_key(char *buf, size_t len, const struct inbox_config *cfg,
     const char *name);
 

@@ -19,7 +19,9 @@
 struct world {
 	struct inbox_config cfg;
 	struct gateway gw;
+	struct gw_shard shard;
 	struct gw_session_view sup, agent;
+	struct gw_pos sup_pos, agent_pos;
 };
 
 static void
@@ -102,11 +104,17 @@ world(void)
 	w.cfg.redis_port = 1;            /* nothing listens: unavailable */
 	w.cfg.redis_timeout_ms = 50;
 	w.gw.cfg = &w.cfg;
-	rt_key(w.gw.k_cmd, sizeof(w.gw.k_cmd), &w.cfg, "cmd");
-	rt_key(w.gw.k_events, sizeof(w.gw.k_events), &w.cfg, "events");
+	w.gw.nshards = 1;
+	w.gw.shards = &w.shard;
+	w.shard.gw = &w.gw;
+	rt_key(w.shard.k_cmd, sizeof(w.shard.k_cmd), &w.cfg, "cmd");
+	rt_key(w.shard.k_events, sizeof(w.shard.k_events), &w.cfg, "events");
+	rt_key(w.shard.k_sla, sizeof(w.shard.k_sla), &w.cfg, "sla");
 	snprintf(w.gw.cmd_prefix, sizeof(w.gw.cmd_prefix), "fuzz");
 	w.sup.login = "sue";
+	w.sup.pos = &w.sup_pos;
 	w.agent.login = "ann";
+	w.agent.pos = &w.agent_pos;
 	gw_view_load(&w.gw, &w.sup);
 	gw_view_load(&w.gw, &w.agent);
 	if (strcmp(w.sup.role, "supervisor") != 0 ||

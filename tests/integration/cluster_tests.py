@@ -818,6 +818,172 @@ def tg_update(uid, chat, text):
         "chat": {"id": chat, "type": "private"}, "text": text}}
 
 
+def sharded_world(cl, name, n, fake):
+    """A cluster with shard k's slot on node k, and an Inboxd (not
+    started) with redis.shards = n on it and a telegram connector."""
+    cl.create()
+    owners = cl.nodes[0].owners()
+    for k in range(n):
+        slot = keyslot("{inbox.%d}:in" % k)
+        src = cl.node_at(owners[slot])
+        if src is not cl.nodes[k]:
+            owners = migrate_slot(cl, slot, src, cl.nodes[k])
+    for k in range(n):
+        check_eq(owners[keyslot("{inbox.%d}:in" % k)], cl.nodes[k].port,
+                 "shard %d's master" % k)
+    return Inboxd(name, start=False, conf_extra={
+        "redis": {"cluster": cl.seeds, "prefix": "{inbox}", "shards": n},
+        "connector tg1": {"channel": "telegram", "secret": "tg-s",
+                          "token": "1:T", "api_base": fake.base}})
+
+
+def test_sharded_gateway_on_cluster(cl):
+    """One gateway in front of three shards: an agent logs in (agents are
+    kept by every shard), the feed merges the shards' dialogs in one order
+    across pages, live events come from every shard with a seq naming its
+    shard, commands go to their dialog's shard, a template reaches every
+    shard and is announced once, and a reconnecting socket's subscribe
+    replays what it missed on each shard, once."""
+    from fake_platform import FakePlatform
+    N = 3
+    fake = FakePlatform()
+    w = sharded_world(cl, "sharded-gateway", N, fake)
+    pw = "pw-alice-123"
+    try:
+        for k in range(N):
+            w.start("router%d" % k, args=["-s", str(k)])
+        w.start("webhooks")
+        w.start("gateway")
+        # agents are global: inboxctl without -s adds one to shard 0 and
+        # copies it to the others, which do not announce it again
+        w.inboxctl("agent", "add", "alice", "--name", "Alice", "--role",
+                   "supervisor", "--password-stdin", input=pw + "\n")
+
+        def everyone_knows():
+            for k in range(N):
+                cp = w.inboxctl("-s", str(k), "agent", "list", "--json")
+                if "alice" not in cp.stdout.decode():
+                    return None
+            return True
+        wait_for(everyone_knows, 20, "alice in every shard")
+        for k in range(N):
+            tail = w.inboxctl("-s", str(k), "events", "tail", "--from",
+                              "0-0", "--timeout", "1").stdout.decode()
+            check_eq(tail.count("agent.updated"), 1 if k == 0 else 0,
+                     "agent.updated in shard %d's events" % k)
+        ws = w.ws_connect(w.token("alice", pw))
+        pos = ws.call("subscribe", since={})
+        check_eq(sorted(pos["last"]), ["0", "1", "2"], "positions of "
+                 "every shard")
+        check_eq(pos["replayed"], 0, "nothing replayed without since")
+        threads = ["t-%d" % i for i in range(24)]
+        for i, t in enumerate(threads):
+            w.post_ok("api1", envelope("a-%d" % i, t, ts=1790000000000 + i))
+        evs = {}
+        for i in range(len(threads)):
+            e = ws.wait_event("message.created", lambda e, i=i: e["data"][
+                "message"]["external_id"] == "a-%d" % i, timeout=20)
+            evs[threads[i]] = e
+        for t, e in evs.items():
+            k, _, sid = e["seq"].partition(":")
+            check(sid and int(k) == shard_of("api1", t, N), "seq %s of "
+                  "thread %s names its shard" % (e["seq"], t))
+            cid = e["data"]["message"]["conversation_id"]
+            check_eq((cid - 1) % N, int(k), "conversation %d's shard" % cid)
+        check(len({e["seq"].split(":")[0] for e in evs.values()}) == N,
+              "events from every shard")
+
+        # the feed: every shard's dialogs, newest first, across pages
+        got, before = [], None
+        while True:
+            args = {"state": "open", "limit": 5}
+            if before:
+                args["before"] = before
+            page = ws.call("feed", **args)
+            got += page["conversations"]
+            before = page["next"]
+            if not before:
+                break
+        ids = [c["id"] for c in got]
+        check_eq(len(ids), len(threads), "dialogs in the merged feed")
+        check_eq(len(set(ids)), len(ids), "each dialog once")
+        keys = [(c["updated"], c["id"]) for c in got]
+        check_eq(keys, sorted(keys, reverse=True), "newest first")
+        check_eq({c["thread"] for c in got}, set(threads), "threads")
+
+        # a dialog of each shard: read, noted (its shard's router)
+        by_shard = {}
+        for c in got:
+            by_shard.setdefault((c["id"] - 1) % N, c)
+        for k, c in sorted(by_shard.items()):
+            d = ws.call("conversation.get", id=c["id"])
+            check_eq(d["conversation"]["thread"], c["thread"], "get")
+            n = ws.call("note.add", id=c["id"], text="note %d" % k)
+            check_eq((n["message"]["id"] - 1) % N, k, "note id's shard")
+            check_eq(n["message"]["conversation_id"], c["id"], "noted")
+
+        # a template goes to every shard, announced once
+        start = len(ws.events)
+        ws.call("template.put", name="hello", text="Hello!")
+
+        def everywhere():
+            for k in range(N):
+                cp = w.inboxctl("-s", str(k), "templates", "list",
+                                "--json")
+                if "hello" not in [t["name"] for t in
+                                   json.loads(cp.stdout.decode())]:
+                    return None
+            return True
+        wait_for(everywhere, 20, "the template in every shard")
+        ws.drain(0.5)
+        check_eq(len(ws.find_events("template.updated", start=start)), 1,
+                 "template.updated announced once")
+        check_eq([t["name"] for t in ws.call("templates")["templates"]],
+                 ["hello"], "templates")
+        sup = ws.call("stats")
+        check_eq(sup["totals"]["created"], len(threads), "stats count "
+                 "every shard's dialogs")
+        agents = ws.call("agents")["agents"]
+        check_eq([a["login"] for a in agents], ["alice"], "agents")
+
+        # a socket that was away: subscribe replays each shard's missed
+        # events once, none it saw
+        seen = {}
+        for e in ws.events:
+            k, _, sid = e["seq"].partition(":")
+            seen[k] = sid
+        ws2 = w.ws_connect(w.token("alice", pw))
+        ws2.call("ping")
+        ws.close()
+        for i, t in enumerate(threads[:9]):
+            w.post_ok("api1", envelope("b-%d" % i, t))
+        for i in range(9):
+            ws2.wait_event("message.created", lambda e, i=i: e["data"][
+                "message"]["external_id"] == "b-%d" % i, timeout=20)
+        ws3 = w.ws_connect(w.token("alice", pw))
+        r = ws3.call("subscribe", since=seen, timeout=20)
+        replay = ws3.find_events("message.created")
+        exts = sorted(e["data"]["message"]["external_id"] for e in replay)
+        check_eq(exts, sorted("b-%d" % i for i in range(9)),
+                 "replayed: the missed messages, each once")
+        check(r["replayed"] >= 9 and sorted(r["last"]) == ["0", "1", "2"],
+              "subscribe answer", r)
+        r2 = ws3.call("subscribe", since=r["last"])
+        check_eq(r2["replayed"], 0, "nothing after the last positions")
+        r = ws3.request("subscribe", since="0-0")
+        check(r.get("ok") is False and "shard" in r["error"]["message"],
+              "a single seq is refused with shards", r)
+        for k in range(N):
+            w.assert_running("router%d" % k)
+        w.assert_running("gateway")
+    except BaseException:
+        w.failed = True
+        raise
+    finally:
+        w.cleanup()
+        fake.close()
+
+
 def test_sharded_on_cluster(cl):
     """Three shards on three masters (redis.shards = 3): each shard's keys
     on its own master, one router per shard with its own store. Every
@@ -830,21 +996,7 @@ def test_sharded_on_cluster(cl):
     from fake_platform import FakePlatform
     N = 3
     fake = FakePlatform()
-    cl.create()
-    # each shard's slot on its own master: shard k on node k
-    owners = cl.nodes[0].owners()
-    for k in range(N):
-        slot = keyslot("{inbox.%d}:in" % k)
-        src = cl.node_at(owners[slot])
-        if src is not cl.nodes[k]:
-            owners = migrate_slot(cl, slot, src, cl.nodes[k])
-    for k in range(N):
-        check_eq(owners[keyslot("{inbox.%d}:in" % k)], cl.nodes[k].port,
-                 "shard %d's master" % k)
-    w = Inboxd("sharded-on-cluster", start=False, conf_extra={
-        "redis": {"cluster": cl.seeds, "prefix": "{inbox}", "shards": N},
-        "connector tg1": {"channel": "telegram", "secret": "tg-s",
-                          "token": "1:T", "api_base": fake.base}})
+    w = sharded_world(cl, "sharded-on-cluster", N, fake)
     hdr = {"Content-Type": "application/json",
            "X-Telegram-Bot-Api-Secret-Token": "tg-s"}
 
@@ -1019,6 +1171,7 @@ TESTS = {
     "cluster_client": test_cluster_client,
     "inboxd_on_cluster": test_inboxd_on_cluster,
     "sharded_on_cluster": test_sharded_on_cluster,
+    "sharded_gateway_on_cluster": test_sharded_gateway_on_cluster,
 }
 
 

@@ -1,8 +1,11 @@
 // The websocket of docs/protocol.md: requests {"type", "req"} answered by
 // {"type":"result","req"}; pushed events {"type":"event","seq"}. Reconnects
 // with exponential backoff and, after a reconnect, sends `subscribe` with
-// the last seq seen so missed events are replayed; when that fails (or the
-// gateway pushes `resync`) onResync() reloads everything.
+// the last seq seen of each shard so missed events are replayed; when that
+// fails (or the gateway pushes `resync`) onResync() reloads everything. A
+// seq is "<ms>-<n>", or "<shard>:<ms>-<n>" when the gateway follows several
+// shards; the first `subscribe` (with no positions) tells where each shard
+// is, so a reconnect replays the shards the agent saw nothing of too.
 let lastActivity = Date.now();
 for (const ev of ["keydown", "pointerdown", "pointermove", "wheel", "touchstart", "focus"]) {
   window.addEventListener(ev, () => { lastActivity = Date.now(); }, { passive: true, capture: true });
@@ -14,7 +17,7 @@ export class Connection {
     this.h = handlers; // {onEvent, onState, onResync, onAuthLost}
     this.req = 0;
     this.pending = new Map();
-    this.lastSeq = null;
+    this.last = {};            // shard ("0" without shards) -> last seq
     this.seen = new Set();     // recent seqs: replay and live may overlap
     this.seenOrder = [];
     this.backoff = 500;
@@ -58,14 +61,20 @@ export class Connection {
       // closed with 4000: the socket fell behind the ring, replay cannot help
       this.needResync = false;
       this.h.onResync("push");
-    } else if (again && this.lastSeq) {
-      const r = await this.request("subscribe", { since: this.lastSeq }).catch((e) => ({ ok: false, error: e }));
+    } else if (again && Object.keys(this.last).length) {
+      const r = await this.request("subscribe", { since: { ...this.last } }).catch((e) => ({ ok: false, error: e }));
       if (!r.ok) this.h.onResync("subscribe");
-      else if (this.h.onReconnected) this.h.onReconnected(r.data);
+      else {
+        this.advance(r.data.last);
+        if (this.h.onReconnected) this.h.onReconnected(r.data);
+      }
     } else if (again) {
       this.h.onResync("reconnect");
-    } else if (this.h.onOpen) {
-      this.h.onOpen();
+    } else {
+      if (this.h.onOpen) this.h.onOpen();
+      // where every shard's events are now: positions to come back from
+      const r = await this.request("subscribe", { since: {} }).catch(() => null);
+      if (r && r.ok) this.advance(r.data.last);
     }
   }
 
@@ -98,11 +107,20 @@ export class Connection {
         this.seen.add(f.seq);
         this.seenOrder.push(f.seq);
         if (this.seenOrder.length > 5000) this.seen.delete(this.seenOrder.shift());
-        if (!this.lastSeq || seqCmp(f.seq, this.lastSeq) > 0) this.lastSeq = f.seq;
+        const [shard, seq] = splitSeq(f.seq);
+        this.advance({ [shard]: seq });
       }
       this.h.onEvent(f);
     } else if (f.type === "resync") {
       this.h.onResync("push");
+    }
+  }
+
+  // Moves the positions forward ({shard: seq}; never back).
+  advance(last) {
+    if (!last || typeof last !== "object") return;
+    for (const [k, v] of Object.entries(last)) {
+      if (typeof v === "string" && (!this.last[k] || seqCmp(v, this.last[k]) > 0)) this.last[k] = v;
     }
   }
 
@@ -125,6 +143,12 @@ export class Connection {
     if (!r.ok) throw r.error || { code: "error", message: "failed" };
     return r.data;
   }
+}
+
+// "<shard>:<ms>-<n>" -> [shard, "<ms>-<n>"]; a seq without one is shard 0's.
+export function splitSeq(s) {
+  const i = String(s).indexOf(":");
+  return i < 0 ? ["0", String(s)] : [s.slice(0, i), s.slice(i + 1)];
 }
 
 export function seqCmp(a, b) {
