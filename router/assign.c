@@ -74,7 +74,8 @@ agent_one(void *arg, const struct store_agent *sa)
 	    as->r->cfg->router_presence_lease_ms) == STORE_PRESENCE_ONLINE;
 	a->capacity = sa->capacity >= 0 ? (uint32_t)sa->capacity :
 	    (uint32_t)as->r->cfg->router_default_capacity;
-	a->load = load;
+	/* with shards, the dialogs the other shards gave it count too */
+	a->load = load + router__load_elsewhere(as->r->loads, sa->login);
 	a->last_assigned = sa->last_assigned;
 	a->nskills = split_list(sa->skills, as->skills[as->n], SKILLS_MAX);
 	a->skills = (const char *const *)as->skills[as->n];

@@ -57,9 +57,11 @@ ctl__agent_list(struct ctl *ctl, int argc, char **argv)
 {
 	struct ctl_opt opts[] = { { "--json", NULL, false, NULL } };
 	struct store *st = NULL;
-	struct store_txn *txn = NULL;
+	struct store_txn *txn = NULL, **txns;
+	struct store **sts;
 	const char *ops[1];
 	void *arr = NULL;
+	unsigned nst;
 	size_t nops;
 	int rc;
 
@@ -73,13 +75,29 @@ ctl__agent_list(struct ctl *ctl, int argc, char **argv)
 	}
 	if (rc != 0)
 		goto out;
-	if ((rc = store_agents_json(txn, rt_now_ms(),
+	/* loads count every shard's dialogs (without -s) */
+	nst = ctl->copies ? (unsigned)ctl->cfg.redis_shards : 1;
+	sts = xcalloc(nst, sizeof(*sts));
+	txns = xcalloc(nst, sizeof(*txns));
+	txns[0] = txn;
+	for (unsigned k = 1; k < nst && rc == 0; k++)
+		if ((rc = ctl__store_open_shard(ctl, k, &sts[k])) == 0 &&
+		    (rc = store_txn_begin(sts[k], false, &txns[k])) != 0)
+			fprintf(stderr, "inboxctl: shard %u's store: %s\n", k,
+			    inbox_strerror(rc));
+	if (rc == 0 && (rc = store_agents_json_shards(txns, nst, rt_now_ms(),
 	    ctl->cfg.router_presence_lease_ms,
-	    ctl->cfg.router_default_capacity, &arr)) != 0) {
+	    ctl->cfg.router_default_capacity, &arr)) != 0)
 		fprintf(stderr, "inboxctl: store %s: %s\n", ctl->cfg.store_path,
 		    inbox_strerror(rc));
-		goto out;
+	for (unsigned k = 1; k < nst; k++) {
+		store_txn_abort(txns[k]);
+		store_close(sts[k]);
 	}
+	free(txns);
+	free(sts);
+	if (rc != 0)
+		goto out;
 print:
 	if (opts[0].val != NULL)
 		ctl__print_json(arr);

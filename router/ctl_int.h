@@ -56,9 +56,13 @@ int ctl__args(int argc, char **argv, struct ctl_opt *opts, size_t nopts,
     const char *missing);
 /* Connects once (ctl->redis). Returns 0, or -1 after printing why. */
 int ctl__connect(struct ctl *ctl);
-/* Opens the store read-only. Returns 0, INBOX_ENOTFOUND when there is no
+/* Opens the store read-only (with redis.shards > 1: the -s shard's, or
+ * shard 0's for global data). Returns 0, INBOX_ENOTFOUND when there is no
  * store yet (nothing printed), or another code after printing why. */
 int ctl__store_open(struct ctl *ctl, struct store **st);
+/* The store of shard k when no -s was given (global data over every
+ * shard); else the -s shard's. */
+int ctl__store_open_shard(struct ctl *ctl, unsigned k, struct store **st);
 /* ctl__store_open, then a read transaction in *txn (NULL on failure; the
  * caller closes *st, NULL when the open failed). Returns 0, or the code of
  * ctl__store_open or of store_txn_begin (printed). */

@@ -156,15 +156,27 @@ ctl__connect(struct ctl *ctl)
 }
 
 int
-ctl__store_open(struct ctl *ctl, struct store **st)
+ctl__store_open_shard(struct ctl *ctl, unsigned k, struct store **st)
 {
-	int rc = store_open(st, ctl->cfg.store_path,
-	    ctl->cfg.store_map_size_mb, STORE_RDONLY);
+	char path[4200];
+	int rc;
 
+	/* -s K made store.path the shard's; global data reads shard 0 */
+	if (ctl->cfg.shard >= 0)
+		snprintf(path, sizeof(path), "%s", ctl->cfg.store_path);
+	else
+		rt_store_path(path, sizeof(path), &ctl->cfg, k);
+	rc = store_open(st, path, ctl->cfg.store_map_size_mb, STORE_RDONLY);
 	if (rc != 0 && rc != INBOX_ENOTFOUND)
-		fprintf(stderr, "inboxctl: store %s: %s\n", ctl->cfg.store_path,
+		fprintf(stderr, "inboxctl: store %s: %s\n", path,
 		    inbox_strerror(rc));
 	return rc;
+}
+
+int
+ctl__store_open(struct ctl *ctl, struct store **st)
+{
+	return ctl__store_open_shard(ctl, 0, st);
 }
 
 int
@@ -701,8 +713,7 @@ main(int argc, char **argv)
 		if (argc >= 1 && (strcmp(argv[0], "agent") == 0 ||
 		    strcmp(argv[0], "templates") == 0 ||
 		    strcmp(argv[0], "teams") == 0)) {
-			ctl.copies = true;
-			rc = rt_config_shard(&ctl.cfg, 0);
+			ctl.copies = true;   /* keys: shard 0's (rt_key) */
 		} else {
 			fprintf(stderr, "inboxctl: %s: redis.shards is %d: say "
 			    "which shard with -s SHARD (0 to %d)\n",

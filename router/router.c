@@ -78,6 +78,7 @@ router_create(const struct inbox_config *cfg)
 		r->has_calendar = true;
 	}
 	r->drain = true;         /* agents may have room since the last run */
+	r->loads = router__loads_new(cfg);
 	if (cfg->router_metrics != NULL)
 		r->metrics = rt_metrics_start(cfg->router_metrics, metrics_text,
 		    r);
@@ -190,6 +191,7 @@ router_destroy(struct router *r)
 	free(r->reloaded);
 	if (r->redis != NULL)
 		redisFree(r->redis);
+	router__loads_free(r->loads);
 	store_close(r->store);
 	free(r);
 }
@@ -989,6 +991,7 @@ drop_redis(struct router *r)
 	redisFree(r->redis);
 	r->redis = NULL;
 	r->epoch = 0;
+	router__loads_forget(r->loads);
 	atomic_store(&r->m_active, false);
 	/* a connection that failed at once (a Redis Cluster slot half
 	 * moved answers -ASK until the move ends): do not spin */
@@ -1004,6 +1007,7 @@ router_run(struct router *r)
 
 	while (!rt_sig_pending()) {
 		redisReply *rep;
+		bool applied;
 		int n, rc;
 
 		if (rt_sig_hup())
@@ -1059,18 +1063,26 @@ router_run(struct router *r)
 			drop_redis(r);
 			continue;
 		}
+		/* with shards: the other shards' agent loads before routing */
+		router__loads_read(r, r->loads);
+		applied = true;
+		n = 0;
 		if (rep->type == REDIS_REPLY_ARRAY)
 			n = process_reply(r, rep);
 		else if ((r->next_due != 0 && rt_now_ms() >= r->next_due) ||
 		    r->drain)
 			n = process_reply(r, rep) < 0 ? -1 : 0; /* timers only */
 		else
-			n = 0;
+			applied = false;
 		freeReplyObject(rep);
 		if (n < 0) {
 			drop_redis(r);
 			continue;
 		}
+		/* with shards: what this batch assigned or closed, for the
+		 * other shards' routing */
+		if (applied)
+			router__loads_publish(r, r->loads);
 		if (pending && n == 0)
 			pending = false;
 	}

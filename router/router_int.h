@@ -13,6 +13,7 @@
 #include "store/store.h"
 
 struct rt_metrics;
+struct router_loads;
 
 struct router {
 	const struct inbox_config *cfg;
@@ -31,6 +32,8 @@ struct router {
 	                          * announces it: its agent.*, template.* and
 	                          * command.failed events are not written */
 	int64_t next_due;        /* the earliest timer (ms), 0: none */
+	struct router_loads *loads;  /* other shards' agent loads (NULL:
+	                              * one shard) */
 	bool drain;              /* someone may take queued dialogs now */
 	/* active/standby: only the holder of the lease in Redis applies */
 	char k_lease[128], k_epoch[128];
@@ -63,6 +66,21 @@ void router__event_to(struct router *r, struct store_txn *txn,
  * commit like events. Takes ownership of item. */
 void router__out(struct router *r, struct store_txn *txn,
     const char *connector, void *item);
+
+/* loads.c: with shards, every shard's agent loads. NULL with one shard. */
+struct router_loads *router__loads_new(const struct inbox_config *cfg);
+void router__loads_free(struct router_loads *ls);
+/* Publishes our agents' loads that changed (after a batch). Returns 0 or
+ * an INBOX_E code (logged; published with the next batch). */
+int router__loads_publish(struct router *r, struct router_loads *ls);
+/* Reads the other shards' loads (every 250 ms at most); sets r->drain
+ * when one went down. */
+void router__loads_read(struct router *r, struct router_loads *ls);
+/* The connection was lost: publish everything again. */
+void router__loads_forget(struct router_loads *ls);
+/* An agent's open dialogs in the other shards, as last read. */
+uint32_t router__load_elsewhere(const struct router_loads *ls,
+    const char *login);
 
 /* apply.c: a conversation read for update, with its strings owned (the
  * record's die with the next write). */

@@ -818,7 +818,7 @@ def tg_update(uid, chat, text):
         "chat": {"id": chat, "type": "private"}, "text": text}}
 
 
-def sharded_world(cl, name, n, fake):
+def sharded_world(cl, name, n, fake, router=None):
     """A cluster with shard k's slot on node k, and an Inboxd (not
     started) with redis.shards = n on it and a telegram connector."""
     cl.create()
@@ -831,10 +831,13 @@ def sharded_world(cl, name, n, fake):
     for k in range(n):
         check_eq(owners[keyslot("{inbox.%d}:in" % k)], cl.nodes[k].port,
                  "shard %d's master" % k)
-    return Inboxd(name, start=False, conf_extra={
+    extra = {
         "redis": {"cluster": cl.seeds, "prefix": "{inbox}", "shards": n},
         "connector tg1": {"channel": "telegram", "secret": "tg-s",
-                          "token": "1:T", "api_base": fake.base}})
+                          "token": "1:T", "api_base": fake.base}}
+    if router:
+        extra["router"] = router
+    return Inboxd(name, start=False, conf_extra=extra)
 
 
 def test_sharded_gateway_on_cluster(cl):
@@ -847,7 +850,8 @@ def test_sharded_gateway_on_cluster(cl):
     from fake_platform import FakePlatform
     N = 3
     fake = FakePlatform()
-    w = sharded_world(cl, "sharded-gateway", N, fake)
+    w = sharded_world(cl, "sharded-gateway", N, fake, router={
+        "auto_assign": 1, "presence_lease_ms": 60000})
     pw = "pw-alice-123"
     try:
         for k in range(N):
@@ -871,7 +875,18 @@ def test_sharded_gateway_on_cluster(cl):
                               "0-0", "--timeout", "1").stdout.decode()
             check_eq(tail.count("agent.updated"), 1 if k == 0 else 0,
                      "agent.updated in shard %d's events" % k)
+        w.inboxctl("agent", "set", "alice", "--capacity", "4")
         ws = w.ws_connect(w.token("alice", pw))
+
+        def online_everywhere():
+            for k in range(N):
+                cp = w.inboxctl("-s", str(k), "agent", "list", "--json")
+                a = json.loads(cp.stdout.decode())[0]
+                if a["presence"] != "online" or a["capacity"] != 4:
+                    return None
+            return True
+        wait_for(online_everywhere, 20, "alice online, capacity 4, in "
+                 "every shard (presence and agent set copied)")
         pos = ws.call("subscribe", since={})
         check_eq(sorted(pos["last"]), ["0", "1", "2"], "positions of "
                  "every shard")
@@ -879,6 +894,8 @@ def test_sharded_gateway_on_cluster(cl):
         threads = ["t-%d" % i for i in range(24)]
         for i, t in enumerate(threads):
             w.post_ok("api1", envelope("a-%d" % i, t, ts=1790000000000 + i))
+            if i < 8:
+                time.sleep(0.4)  # past the routers' load reading interval
         evs = {}
         for i in range(len(threads)):
             e = ws.wait_event("message.created", lambda e, i=i: e["data"][
@@ -892,6 +909,21 @@ def test_sharded_gateway_on_cluster(cl):
             check_eq((cid - 1) % N, int(k), "conversation %d's shard" % cid)
         check(len({e["seq"].split(":")[0] for e in evs.values()}) == N,
               "events from every shard")
+
+        # alice's capacity counts every shard's dialogs: 4 in all, not 4
+        # per shard
+        mine = ws.call("feed", state="open", assignee="alice",
+                       limit=100)["conversations"]
+        log("alice's dialogs by shard: %s" % sorted(
+            (c["id"] - 1) % N for c in mine))
+        check_eq(len(mine), 4, "dialogs assigned to alice over all shards")
+        check(len({(c["id"] - 1) % N for c in mine}) >= 2,
+              "assigned by two shards at least", mine)
+        check_eq([a["load"] for a in ws.call("agents")["agents"]], [4],
+                 "alice's load over every shard")
+        cp = w.inboxctl("agent", "list", "--json")
+        check_eq(json.loads(cp.stdout.decode())[0]["load"], 4,
+                 "inboxctl agent list: load over every shard")
 
         # the feed: every shard's dialogs, newest first, across pages
         got, before = [], None
