@@ -22,7 +22,9 @@ static void
 print_usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: inboxctl -c FILE [-n] [-v] COMMAND [ARGS]\n"
+	    "usage: inboxctl -c FILE [-n] [-v] [-s SHARD] COMMAND [ARGS]\n"
+	    "  -s SHARD: with redis.shards > 1, the shard to act on (agent,\n"
+	    "  templates and teams act on every shard without it)\n"
 	    "\n"
 	    "  agent add LOGIN [--name NAME] [--role agent|supervisor|admin]\n"
 	    "                  [--password-stdin | --password PW]\n"

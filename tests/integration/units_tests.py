@@ -116,6 +116,7 @@ SANDBOX = {
 
 PROGRAMS = {
     "inbox-router@.service": "inbox-router",
+    "inbox-router-shard@.service": "inbox-router",
     "inbox-webhooks.service": "inbox-webhooks",
     "inbox-gateway.service": "inbox-gateway",
     "inbox-imap@.service": "inbox-imap",
@@ -156,6 +157,9 @@ def test_systemd_units():
         if prog == "inbox-imap":
             check(start == "/usr/bin/inbox-imap -c %s %%i" % CONF,
                   "%s: ExecStart is %r" % (name, start))
+        elif "shard" in name:
+            check(argv[2:] == [CONF, "-s", "%i"],
+                  "%s: the instance must name the shard (%r)" % (name, start))
         elif prog == "inbox-router":
             check(argv[2] == "/etc/inboxd/%i.conf",
                   "%s: the instance must name the config file" % name)
@@ -231,7 +235,8 @@ def verify(units):
             text = open(os.path.join(UNITS, name), encoding="utf-8").read()
             # the binaries as built, so verify finds them executable
             text = text.replace("/usr/bin/" + prog, exe)
-            inst = name.replace("@.", "@inboxd." if "router" in name
+            inst = name.replace("@.", "@0." if "shard" in name else
+                                "@inboxd." if "router" in name
                                 else "@mail1.")
             for n in {name, inst}:
                 with open(os.path.join(tmp, n), "w") as f:
