@@ -23,8 +23,8 @@ print_usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: inboxctl -c FILE [-n] [-v] [-s SHARD] COMMAND [ARGS]\n"
-	    "  -s SHARD: with redis.shards > 1, the shard to act on (agent,\n"
-	    "  templates and teams act on every shard without it)\n"
+	    "      -s SHARD: with redis.shards > 1, the shard to act on\n"
+	    "      (agent, templates and teams act on every shard without it)\n"
 	    "\n"
 	    "  agent add LOGIN [--name NAME] [--role agent|supervisor|admin]\n"
 	    "                  [--password-stdin | --password PW]\n"
