@@ -12,7 +12,8 @@
 # platform signs it and checked by the connector before anything is stored.
 #
 # Usage: bash contrib/bench/ingest.sh [build-dir]
-#   env: N (20000), K (16), CHANNELS (api or hooks), RATE (posts a second
+#   env: N (20000), K (16), SHARDS (1: redis.shards, one router each, on
+#        the one redis-server), CHANNELS (api or hooks), RATE (posts a second
 #        on a fixed schedule; 0, the default: as fast as answered). Each
 #        run prints the end-to-end latency (POST start to message.created
 #        at the websocket); the issue's latency target is p99 under 10 ms
@@ -24,6 +25,7 @@ N=${N:-20000}
 RATE=${RATE:-0}
 K=${K:-16}
 CHANNELS=${CHANNELS:-api}
+SHARDS=${SHARDS:-1}
 case $CHANNELS in api|hooks) ;; *) echo "CHANNELS: api or hooks" >&2; exit 2;; esac
 if [ ! -f "$build/build.ninja" ]; then
 	meson setup "$build" "$src" --buildtype=release -Dtests=false >/dev/null
@@ -49,6 +51,7 @@ cat > "$tmp/inboxd.conf" <<CONF
 level = warn
 [redis]
 port = $rport
+shards = $SHARDS
 [store]
 path = $tmp/db
 map_size_mb = 4096
@@ -104,14 +107,17 @@ redis-server --port "$rport" --bind 127.0.0.1 --dir "$tmp" --appendonly yes \
 pids+=($!)
 until redis-cli -p "$rport" ping >/dev/null 2>&1; do sleep 0.05; done
 
-"$build/router/inbox-router" -v -c "$tmp/inboxd.conf" 2> "$tmp/router.log" &
-pids+=($!)
+for k in $(seq 0 $((SHARDS - 1))); do
+	"$build/router/inbox-router" -v -c "$tmp/inboxd.conf" -s "$k" \
+		2>> "$tmp/router.log" &
+	pids+=($!)
+done
 "$build/connectors/webhooks/inbox-webhooks" -c "$tmp/inboxd.conf" 2> "$tmp/webhooks.log" &
 pids+=($!)
 "$build/ws_gateway/inbox-gateway" -c "$tmp/inboxd.conf" 2> "$tmp/gateway.log" &
 pids+=($!)
 for _ in $(seq 200); do
-	grep -q "router ready" "$tmp/router.log" &&
+	[ "$(grep -c "router ready" "$tmp/router.log")" -ge "$SHARDS" ] &&
 		curl -sf "http://127.0.0.1:$wport/healthz" >/dev/null &&
 		curl -sf "http://127.0.0.1:$gport/healthz" >/dev/null && break
 	sleep 0.05
@@ -119,7 +125,7 @@ done
 echo benchpw | "$build/router/inboxctl" -c "$tmp/inboxd.conf" agent add bench \
 	--name Bench --password-stdin >/dev/null
 
-echo "== inbox-bench-ingest: N=$N K=$K CHANNELS=$CHANNELS RATE=$RATE"
+echo "== inbox-bench-ingest: N=$N K=$K SHARDS=$SHARDS CHANNELS=$CHANNELS RATE=$RATE"
 out=$("$build/contrib/bench/inbox-bench-ingest" --webhooks "http://127.0.0.1:$wport" \
 	--gateway "127.0.0.1:$gport" "${hooks[@]}" --login bench \
 	--password benchpw -n "$N" -k "$K" --rate "$RATE")
@@ -130,8 +136,10 @@ echo "router: $batches committed batches for $N messages (mean $((N / (batches >
 
 # CPU seconds each process used (user+system), to see the bottleneck.
 tick=$(getconf CLK_TCK)
+name=(redis-server)
+for k in $(seq 0 $((SHARDS - 1))); do name+=("inbox-router"); done
+name+=(inbox-webhooks inbox-gateway)
 for i in "${!pids[@]}"; do
-	name=(redis-server inbox-router inbox-webhooks inbox-gateway)
 	read -r ut st < <(awk '{print $14, $15}' "/proc/${pids[i]}/stat")
 	python3 -c "print('cpu %-15s %.2f s' % ('${name[i]}', ($ut + $st) / $tick))"
 done
