@@ -29,6 +29,8 @@ env: BUILD (build dir; INBOXD_BUILD also works), SOAK_SECONDS (3600),
 SOAK_RATE (40), SOAK_THREADS (300), SOAK_KILL_MIN (10), SOAK_KILL_MAX (60),
 SOAK_IMAP (auto|0|1), SOAK_IMAP_EVERY (1.0), SOAK_RETRY_S (60),
 SOAK_SEED (random), SOAK_KEEP (1: keep the directory even on success),
+SOAK_SHARDS (1: redis.shards, with one router per shard, each killed on
+its own),
 SOAK_JSON (a file to write the figures to).
 """
 
@@ -64,6 +66,7 @@ KILL_MAX = float(os.environ.get("SOAK_KILL_MAX", "60"))
 IMAP = os.environ.get("SOAK_IMAP", "auto")
 IMAP_EVERY = float(os.environ.get("SOAK_IMAP_EVERY", "1.0"))
 RETRY_S = float(os.environ.get("SOAK_RETRY_S", "60"))
+SHARDS = int(os.environ.get("SOAK_SHARDS", "1"))
 SEED = int(os.environ.get("SOAK_SEED", str(int.from_bytes(os.urandom(4),
                                                           "big"))))
 POSTERS = 4
@@ -105,8 +108,10 @@ class Soak:
 
     # -- world ---------------------------------------------------------------
     def up(self):
-        w = Inboxd("soak", conf_extra={"router": {"auto_assign": 0}},
-                   start=False)
+        extra = {"router": {"auto_assign": 0}}
+        if SHARDS > 1:
+            extra["redis"] = {"shards": SHARDS}
+        w = Inboxd("soak", conf_extra=extra, start=False)
         self.w = w
         use_imap = IMAP == "1" or (IMAP == "auto" and shutil.which("dovecot")
                                    and os.access(w.exe["imap"], os.X_OK))
@@ -117,12 +122,27 @@ class Soak:
             w.conf_extra["store"] = {"blob_path": os.path.join(w.tmp,
                                                                "blobs")}
             w.write_config()
-        w.start_all()
+        if SHARDS > 1:
+            w.start_redis()
+            for k in range(SHARDS):
+                self.start("router%d" % k)
+            w.start("webhooks")
+            w.start("gateway")
+        else:
+            w.start_all()
         if self.dc:
             w.start("imap")
         w.add_agent("soak", PW, role="supervisor")
-        self.procs = ["router", "webhooks", "gateway", "redis"] + \
+        self.routers = ["router%d" % k for k in range(SHARDS)] \
+            if SHARDS > 1 else ["router"]
+        self.procs = self.routers + ["webhooks", "gateway", "redis"] + \
             (["imap"] if self.dc else [])
+
+    def keys(self, name):
+        """A stream of every shard ("inbox:in", or "inbox.K:in")."""
+        if SHARDS == 1:
+            return ["inbox:%s" % name]
+        return ["inbox.%d:%s" % (k, name) for k in range(SHARDS)]
 
     def count(self, d, k, n=1):
         with self.lock:
@@ -356,6 +376,9 @@ class Soak:
             try:
                 if name == "redis":
                     self.w.start_redis(timeout=60)
+                elif SHARDS > 1 and name.startswith("router"):
+                    self.w.start(name, timeout=60,
+                                 args=["-s", name[len("router"):]])
                 else:
                     self.w.start(name, timeout=60)
                 return True
@@ -367,7 +390,7 @@ class Soak:
 
     def tops(self):
         out = {}
-        for s in ("inbox:in", "inbox:cmd"):
+        for s in self.keys("in") + self.keys("cmd"):
             r = self.w.redis("XREVRANGE", s, "+", "-", "COUNT", "1")
             out[s] = sid(r[0][0]) if r else (0, 0)
         return out
@@ -451,7 +474,14 @@ class Soak:
 
     def store_contents(self):
         w = self.w
-        convs = w.conversations("all")
+        if SHARDS == 1:
+            convs = w.conversations("all")
+        else:
+            convs = []
+            for k in range(SHARDS):
+                cp = w.inboxctl("-s", str(k), "conversations", "--state",
+                                "all", "--json", timeout=120)
+                convs += json.loads(cp.stdout.decode())
         never = threading.Event()
         threading.Timer(60, never.set).start()
         ws = self.ws_connect(never)
@@ -477,22 +507,25 @@ class Soak:
         """message.created events per (connector, external id) of in
         messages."""
         out = {}
-        last = "-"
-        while True:
-            r = self.w.redis("XRANGE", "inbox:events", last, "+", "COUNT",
-                             "5000")
-            if last != "-":
-                r = r[1:]
-            if not r:
-                return out
-            for eid, f in r:
-                f = dict(zip(f[0::2], f[1::2]))
-                if f.get("event") == "message.created":
-                    m = json.loads(f["data"])["message"]
-                    if m.get("direction") == "in":
-                        k = (m["connector"], m["external_id"].strip("<>"))
-                        out[k] = out.get(k, 0) + 1
-            last = r[-1][0]
+        for stream in self.keys("events"):
+            last = "-"
+            while True:
+                r = self.w.redis("XRANGE", stream, last, "+", "COUNT",
+                                 "5000")
+                if last != "-":
+                    r = r[1:]
+                if not r:
+                    break
+                for eid, f in r:
+                    f = dict(zip(f[0::2], f[1::2]))
+                    if f.get("event") == "message.created":
+                        m = json.loads(f["data"])["message"]
+                        if m.get("direction") == "in":
+                            k = (m["connector"],
+                                 m["external_id"].strip("<>"))
+                            out[k] = out.get(k, 0) + 1
+                last = r[-1][0]
+        return out
 
     def run(self):
         t_start = time.monotonic()

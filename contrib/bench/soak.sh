@@ -9,7 +9,8 @@
 # Usage: bash contrib/bench/soak.sh [build-dir]
 #   env: SOAK_SECONDS (3600), SOAK_RATE (40 posts/s), SOAK_KILL_MIN (10),
 #        SOAK_KILL_MAX (60), SOAK_IMAP (auto|0|1), SOAK_SEED, SOAK_KEEP,
-#        SOAK_JSON (write the figures there); more in soak.py.
+#        SOAK_JSON (write the figures there), SOAK_SHARDS (1: with N, one
+#        router per shard, each killed on its own); more in soak.py.
 # Exit status: 0 when every check held, 1 otherwise (the logs are kept and
 # their directory printed).
 set -euo pipefail
