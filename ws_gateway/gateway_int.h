@@ -57,7 +57,8 @@ struct gw_shard;
 struct gw_link {
 	struct gateway *gw;
 	struct gw_shard *sh;     /* whose keys it serves */
-	const char *name;        /* "requests" or "events" (logs) */
+	char name[40];           /* "requests" or "events", with the shard
+	                          * when there are several (logs) */
 	redisAsyncContext *ac;   /* NULL while down */
 	bool up;
 	bool warned;             /* the outage was logged */

@@ -124,7 +124,10 @@ link_init(struct gw_shard *sh, struct gw_link *l, const char *name)
 {
 	l->gw = sh->gw;
 	l->sh = sh;
-	l->name = name;
+	if (sh->gw->nshards > 1)
+		snprintf(l->name, sizeof(l->name), "shard %u %s", sh->k, name);
+	else
+		snprintf(l->name, sizeof(l->name), "%s", name);
 	link_connect(l);
 }
 
