@@ -17,6 +17,9 @@
 #include "router/router_int.h"
 
 #define LOADS_SYNC_MS 250
+/* After a shard could not be reached: so long before trying again (a
+ * connect may take redis.timeout_ms; this shard's routing must not). */
+#define PEER_RETRY_MS 5000
 
 struct load {
 	char *login;
@@ -35,6 +38,7 @@ struct peer {
 	char key[160];
 	struct loads counts;
 	bool warned;
+	int64_t retry_at;        /* ms; 0: try now */
 };
 
 struct router_loads {
@@ -220,6 +224,8 @@ read_peer(struct router *r, struct peer *p, unsigned k, bool *less)
 	struct loads now = { 0 };
 	redisReply *rep;
 
+	if (p->redis == NULL && rt_now_ms() < p->retry_at)
+		return;
 	if (p->redis == NULL && (p->redis = rt_redis_connect_shard(r->cfg,
 	    k)) == NULL)
 		goto unreadable;
@@ -251,6 +257,7 @@ read_peer(struct router *r, struct peer *p, unsigned k, bool *less)
 	p->warned = false;
 	return;
 unreadable:
+	p->retry_at = rt_now_ms() + PEER_RETRY_MS;
 	if (!p->warned)
 		log_warnx("router: cannot read shard %u's agent loads (%s): "
 		    "its last known counts stay", k, p->key);
