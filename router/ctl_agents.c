@@ -56,56 +56,37 @@ int
 ctl__agent_list(struct ctl *ctl, int argc, char **argv)
 {
 	struct ctl_opt opts[] = { { "--json", NULL, false, NULL } };
-	struct store *st = NULL;
-	struct store_txn *txn = NULL, **txns;
-	struct store **sts;
+	struct ctl_stores s;
 	const char *ops[1];
 	void *arr = NULL;
-	unsigned nst;
 	size_t nops;
 	int rc;
 
 	if ((rc = ctl__args(argc, argv, opts, 1, ops, 0, 0, &nops, "")) != 0)
 		return rc;
-	rc = ctl__store_read(ctl, &st, &txn);
-	if (rc == INBOX_ENOTFOUND) {
+	/* loads count every shard's dialogs (without -s) */
+	rc = ctl__stores_read(ctl, &s);
+	if (rc == INBOX_ENOTFOUND && s.st[0] == NULL) {
 		rc = 0; /* no store yet: no agents */
 		arr = cJSON_CreateArray();
 		goto print;
 	}
 	if (rc != 0)
 		goto out;
-	/* loads count every shard's dialogs (without -s) */
-	nst = ctl->copies ? (unsigned)ctl->cfg.redis_shards : 1;
-	sts = xcalloc(nst, sizeof(*sts));
-	txns = xcalloc(nst, sizeof(*txns));
-	txns[0] = txn;
-	for (unsigned k = 1; k < nst && rc == 0; k++)
-		if ((rc = ctl__store_open_shard(ctl, k, &sts[k])) == 0 &&
-		    (rc = store_txn_begin(sts[k], false, &txns[k])) != 0)
-			fprintf(stderr, "inboxctl: shard %u's store: %s\n", k,
-			    inbox_strerror(rc));
-	if (rc == 0 && (rc = store_agents_json_shards(txns, nst, rt_now_ms(),
+	if ((rc = store_agents_json_shards(s.txn, s.n, rt_now_ms(),
 	    ctl->cfg.router_presence_lease_ms,
-	    ctl->cfg.router_default_capacity, &arr)) != 0)
+	    ctl->cfg.router_default_capacity, &arr)) != 0) {
 		fprintf(stderr, "inboxctl: store %s: %s\n", ctl->cfg.store_path,
 		    inbox_strerror(rc));
-	for (unsigned k = 1; k < nst; k++) {
-		store_txn_abort(txns[k]);
-		store_close(sts[k]);
-	}
-	free(txns);
-	free(sts);
-	if (rc != 0)
 		goto out;
+	}
 print:
 	if (opts[0].val != NULL)
 		ctl__print_json(arr);
 	else
 		print_agents(arr);
 out:
-	store_txn_abort(txn);
-	store_close(st);
+	ctl__stores_finish(&s);
 	cJSON_Delete(arr);
 	return rc == 0 ? 0 : 1;
 }

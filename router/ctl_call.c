@@ -62,7 +62,7 @@ call_index(const char *prefix, const char *cmd_id, size_t n)
 	return (long)idx;
 }
 
-/* With ctl->copies: the commands shard 0 applied (answered, not with
+/* With ctl->all_shards: the commands shard 0 applied (answered, not with
  * command.failed) go as copies to shards 1.. too, which apply them
  * without announcing them. Returns 0, or -1 after printing which shard
  * missed them. */
@@ -71,8 +71,8 @@ send_copies(struct ctl *ctl, struct ctl_call *calls, size_t n)
 {
 	int rc = 0;
 
-	for (unsigned k = 1; ctl->copies && k < (unsigned)ctl->cfg.redis_shards;
-	    k++) {
+	for (unsigned k = 1; ctl->all_shards &&
+	    k < (unsigned)ctl->cfg.redis_shards; k++) {
 		redisContext *c = rt_redis_connect_shard(&ctl->cfg, k);
 		char key[160];
 		size_t sent = 0;

@@ -28,10 +28,17 @@ struct ctl {
 	struct inbox_config cfg;
 	redisContext *redis;     /* NULL until ctl__connect */
 	char k_cmd[128], k_events[128];
-	/* redis.shards > 1 without -s: a command on global data (agents,
-	 * templates) reads and acts on shard 0, and its changes go as
-	 * copies to the other shards' command streams */
-	bool copies;
+	/* redis.shards > 1 without -s: global data (agents, templates,
+	 * teams) is read from shard 0 and changes go to shard 0 and as
+	 * copies to the other shards; stats read every shard */
+	bool all_shards;
+};
+
+/* Every shard's store read at once (without -s), or the one store. */
+struct ctl_stores {
+	struct store **st;
+	struct store_txn **txn;
+	unsigned n;
 };
 
 /* An option of a command: its name ("--out"), an alias ("-o") or NULL, and
@@ -60,9 +67,12 @@ int ctl__connect(struct ctl *ctl);
  * shard 0's for global data). Returns 0, INBOX_ENOTFOUND when there is no
  * store yet (nothing printed), or another code after printing why. */
 int ctl__store_open(struct ctl *ctl, struct store **st);
-/* The store of shard k when no -s was given (global data over every
- * shard); else the -s shard's. */
-int ctl__store_open_shard(struct ctl *ctl, unsigned k, struct store **st);
+/* Read transactions on every shard's store (ctl->all_shards), else on
+ * the one store. Returns 0, INBOX_ENOTFOUND (shard 0's store does not
+ * exist yet: nothing printed), or another code after printing why; s is
+ * to be finished either way. */
+int ctl__stores_read(struct ctl *ctl, struct ctl_stores *s);
+void ctl__stores_finish(struct ctl_stores *s);
 /* ctl__store_open, then a read transaction in *txn (NULL on failure; the
  * caller closes *st, NULL when the open failed). Returns 0, or the code of
  * ctl__store_open or of store_txn_begin (printed). */

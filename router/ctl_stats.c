@@ -1,8 +1,9 @@
 /*
  * inboxctl stats: who answered how many dialogs, how fast, over a period.
- * The figures come from the store (store_stats, one read transaction);
- * the SLA breaches are the sla.breached alerts of <prefix>:sla in the
- * period (docs/operations.md, "Supervisor stats").
+ * The figures come from the store (store_stats, one read transaction;
+ * with shards and no -s, every shard's store); the SLA breaches are the
+ * sla.breached alerts of <prefix>:sla (every shard's) in the period
+ * (docs/operations.md, "Supervisor stats").
  */
 #include <stdio.h>
 #include <string.h>
@@ -17,24 +18,24 @@
  * read this far past the period's end. */
 #define ALERT_SLACK_MS 60000
 
-/* Counts the breach alerts of the period into stats. Returns 0, or -1
- * after printing why the stream could not be read. */
+/* Counts the breach alerts of the period in `stream` (on c) into stats.
+ * Returns 0, or -1 after printing why the stream could not be read. */
 static int
-count_alerts(struct ctl *ctl, cJSON *stats, int64_t from, int64_t to)
+count_alerts(redisContext *c, const char *stream, cJSON *stats,
+    int64_t from, int64_t to)
 {
-	char stream[128], start[80];
+	char start[80];
 	bool more = true;
 
-	rt_key(stream, sizeof(stream), &ctl->cfg, "sla");
 	snprintf(start, sizeof(start), "%lld", (long long)from);
 	while (more) {
-		redisReply *r = redisCommand(ctl->redis, "XRANGE %s %s %lld "
+		redisReply *r = redisCommand(c, "XRANGE %s %s %lld "
 		    "COUNT %d", stream, start, (long long)to + ALERT_SLACK_MS,
 		    ALERT_PAGE);
 
 		if (rt_reply_is_error(r) || r->type != REDIS_REPLY_ARRAY) {
 			fprintf(stderr, "inboxctl: XRANGE %s: %s\n", stream,
-			    r == NULL ? ctl->redis->errstr :
+			    r == NULL ? c->errstr :
 			    r->type == REDIS_REPLY_ERROR ? r->str :
 			    "unexpected reply");
 			if (r != NULL)
@@ -53,6 +54,33 @@ count_alerts(struct ctl *ctl, cJSON *stats, int64_t from, int64_t to)
 		freeReplyObject(r);
 	}
 	return 0;
+}
+
+/* The breach alerts of every shard read (the -s one, or all). */
+static int
+count_all_alerts(struct ctl *ctl, unsigned n, cJSON *stats, int64_t from,
+    int64_t to)
+{
+	char stream[160];
+	int rc = 0;
+
+	if (ctl__connect(ctl) != 0)
+		return -1;
+	rt_key(stream, sizeof(stream), &ctl->cfg, "sla");
+	rc = count_alerts(ctl->redis, stream, stats, from, to);
+	for (unsigned k = 1; k < n && rc == 0; k++) {
+		redisContext *c = rt_redis_connect_shard(&ctl->cfg, k);
+
+		if (c == NULL) {
+			fprintf(stderr, "inboxctl: cannot reach shard %u's "
+			    "redis\n", k);
+			return -1;
+		}
+		rt_key_shard(stream, sizeof(stream), &ctl->cfg, k, "sla");
+		rc = count_alerts(c, stream, stats, from, to);
+		redisFree(c);
+	}
+	return rc;
 }
 
 static double
@@ -154,8 +182,7 @@ ctl__stats(struct ctl *ctl, int argc, char **argv)
 		{ "--to", NULL, true, NULL },
 		{ "--json", NULL, false, NULL },
 	};
-	struct store *st = NULL;
-	struct store_txn *txn = NULL;
+	struct ctl_stores s;
 	const char *ops[1];
 	int64_t now = rt_now_ms(), from = now - WEEK_MS, to = now;
 	void *stats = NULL;
@@ -181,20 +208,18 @@ ctl__stats(struct ctl *ctl, int argc, char **argv)
 		    "starts\n");
 		return 2;
 	}
-	rc = ctl__store_read(ctl, &st, &txn);
-	if (rc == INBOX_ENOTFOUND)
+	rc = ctl__stores_read(ctl, &s);
+	if (rc == INBOX_ENOTFOUND && s.st[0] == NULL)
 		fprintf(stderr, "inboxctl: stats: no store at %s yet\n",
 		    ctl->cfg.store_path);
 	if (rc != 0)
 		goto out;
-	if ((rc = store_stats(txn, from, to, &stats)) != 0) {
+	if ((rc = store_stats_shards(s.txn, s.n, from, to, &stats)) != 0) {
 		fprintf(stderr, "inboxctl: store %s: %s\n", ctl->cfg.store_path,
 		    inbox_strerror(rc));
 		goto out;
 	}
-	store_txn_abort(txn);
-	txn = NULL;
-	if (ctl__connect(ctl) != 0 || count_alerts(ctl, stats, from, to) != 0) {
+	if (count_all_alerts(ctl, s.n, stats, from, to) != 0) {
 		fprintf(stderr, "inboxctl: stats: SLA breaches unknown\n");
 		store_stats_alerts_unknown(stats);
 	}
@@ -203,8 +228,7 @@ ctl__stats(struct ctl *ctl, int argc, char **argv)
 	else
 		print_stats(stats);
 out:
-	store_txn_abort(txn);
-	store_close(st);
+	ctl__stores_finish(&s);
 	cJSON_Delete(stats);
 	return rc == 0 ? 0 : 1;
 }

@@ -24,7 +24,7 @@ print_usage(FILE *f)
 	fprintf(f,
 	    "usage: inboxctl -c FILE [-n] [-v] [-s SHARD] COMMAND [ARGS]\n"
 	    "      -s SHARD: with redis.shards > 1, the shard to act on\n"
-	    "      (agent, templates and teams act on every shard without it)\n"
+	    "      (agent, templates, teams and stats: every shard without it)\n"
 	    "\n"
 	    "  agent add LOGIN [--name NAME] [--role agent|supervisor|admin]\n"
 	    "                  [--password-stdin | --password PW]\n"
@@ -157,8 +157,8 @@ ctl__connect(struct ctl *ctl)
 	return 0;
 }
 
-int
-ctl__store_open_shard(struct ctl *ctl, unsigned k, struct store **st)
+static int
+store_open_shard(struct ctl *ctl, unsigned k, struct store **st)
 {
 	char path[4200];
 	int rc;
@@ -178,7 +178,40 @@ ctl__store_open_shard(struct ctl *ctl, unsigned k, struct store **st)
 int
 ctl__store_open(struct ctl *ctl, struct store **st)
 {
-	return ctl__store_open_shard(ctl, 0, st);
+	return store_open_shard(ctl, 0, st);
+}
+
+int
+ctl__stores_read(struct ctl *ctl, struct ctl_stores *s)
+{
+	int rc = 0;
+
+	s->n = ctl->all_shards ? (unsigned)ctl->cfg.redis_shards : 1;
+	s->st = xcalloc(s->n, sizeof(*s->st));
+	s->txn = xcalloc(s->n, sizeof(*s->txn));
+	for (unsigned k = 0; k < s->n && rc == 0; k++) {
+		rc = store_open_shard(ctl, k, &s->st[k]);
+		if (rc == INBOX_ENOTFOUND && k > 0)
+			fprintf(stderr, "inboxctl: shard %u has no store yet\n",
+			    k);
+		if (rc == 0 && (rc = store_txn_begin(s->st[k], false,
+		    &s->txn[k])) != 0)
+			fprintf(stderr, "inboxctl: shard %u's store: %s\n", k,
+			    inbox_strerror(rc));
+	}
+	return rc;
+}
+
+void
+ctl__stores_finish(struct ctl_stores *s)
+{
+	for (unsigned k = 0; k < s->n; k++) {
+		store_txn_abort(s->txn[k]);
+		store_close(s->st[k]);
+	}
+	free(s->st);
+	free(s->txn);
+	memset(s, 0, sizeof(*s));
 }
 
 int
@@ -711,11 +744,13 @@ main(int argc, char **argv)
 	argc -= argi;
 	argv += argi;
 	if (ctl.cfg.redis_shards > 1 && ctl.cfg.shard < 0) {
-		/* global data: every shard keeps a copy */
+		/* global data (every shard keeps a copy), and stats over
+		 * every shard */
 		if (argc >= 1 && (strcmp(argv[0], "agent") == 0 ||
 		    strcmp(argv[0], "templates") == 0 ||
-		    strcmp(argv[0], "teams") == 0)) {
-			ctl.copies = true;   /* keys: shard 0's (rt_key) */
+		    strcmp(argv[0], "teams") == 0 ||
+		    strcmp(argv[0], "stats") == 0)) {
+			ctl.all_shards = true;   /* keys: shard 0's (rt_key) */
 		} else {
 			fprintf(stderr, "inboxctl: %s: redis.shards is %d: say "
 			    "which shard with -s SHARD (0 to %d)\n",

@@ -975,6 +975,9 @@ def test_sharded_gateway_on_cluster(cl):
         sup = ws.call("stats")
         check_eq(sup["totals"]["created"], len(threads), "stats count "
                  "every shard's dialogs")
+        cp = w.inboxctl("stats", "--json")
+        check_eq(json.loads(cp.stdout.decode())["totals"]["created"],
+                 len(threads), "inboxctl stats without -s: every shard")
         agents = ws.call("agents")["agents"]
         check_eq([a["login"] for a in agents], ["alice"], "agents")
 
