@@ -369,7 +369,7 @@ task_one(void *arg, const struct store_task *t)
 }
 
 static void
-do_conv_get(struct gateway *gw, const cJSON *req,
+do_conv_get(const struct gateway *gw, const cJSON *req,
     const struct gw_session_view *view, struct store_txn *txn,
     struct answer *a)
 {
@@ -433,7 +433,7 @@ conv_one(void *arg, uint64_t id)
 }
 
 static void
-do_contact_get(struct gateway *gw, const cJSON *req,
+do_contact_get(const struct gateway *gw, const cJSON *req,
     const struct gw_session_view *view, struct store_txn *txn,
     struct answer *a)
 {
@@ -686,8 +686,8 @@ struct deferred {
 	struct gw_call call;
 	cJSON *reqid;            /* the request's "req" (a copy) or NULL */
 	char cmd_id[136];        /* commands */
-	cJSON *stats;            /* stats: the store's part; sla.recent:
-	                          * the alerts read so far */
+	cJSON *stats;            /* stats: the store's part */
+	cJSON *alerts;           /* sla.recent: the alerts read so far */
 	int64_t from, to;
 	char start[80];          /* the next page of alerts */
 	unsigned shard;          /* ... of this shard's alert stream */
@@ -710,25 +710,18 @@ deferred_free(struct deferred *d)
 {
 	cJSON_Delete(d->reqid);
 	cJSON_Delete(d->stats);
+	cJSON_Delete(d->alerts);
 	free(d);
 }
 
 /* Sends the answer a (when the socket is still open) and frees d. */
 static void
-deferred_answer(struct gateway *gw, struct deferred *d,
-    struct gw_frame *replay, struct answer *a)
+deferred_answer(struct gateway *gw, struct deferred *d, struct answer *a)
 {
 	if (d->call.sock != NULL)
-		gw_sock_result(d->call.sock, replay, render(d->reqid, a));
-	else {
-		while (replay != NULL) {
-			struct gw_frame *next = replay->next;
-
-			free(replay);
-			replay = next;
-		}
+		gw_sock_result(d->call.sock, NULL, render(d->reqid, a));
+	else
 		cJSON_Delete(a->data);
-	}
 	deferred_free(d);
 }
 
@@ -1212,10 +1205,10 @@ sla_recent_reply(struct gateway *gw, struct gw_call *call, redisReply *r)
 		return deferred_free(d);
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
 		fail(&a, "unavailable", "cannot read the alert stream");
-		return deferred_answer(gw, d, NULL, &a);
+		return deferred_answer(gw, d, &a);
 	}
-	if (d->stats == NULL)
-		d->stats = cJSON_CreateArray();
+	if (d->alerts == NULL)
+		d->alerts = cJSON_CreateArray();
 	for (size_t i = 0; i < r->elements; i++) {
 		const redisReply *e = r->element[i];
 		const char *ev, *data;
@@ -1237,18 +1230,18 @@ sla_recent_reply(struct gateway *gw, struct gw_call *call, redisReply *r)
 		cJSON_AddStringToObject(o, "event", ev ? ev : "");
 		j = data ? cJSON_Parse(data) : NULL;
 		cJSON_AddItemToObject(o, "data", j ? j : cJSON_CreateNull());
-		cJSON_AddItemToArray(d->stats, o);
+		cJSON_AddItemToArray(d->alerts, o);
 	}
 	d->more = d->more || r->elements == SLA_RECENT_MAX;
 	if (++d->shard < gw->nshards) {
 		if (sla_recent_page(gw, d, call->sock, &a))
 			return;
-		return deferred_answer(gw, d, NULL, &a);
+		return deferred_answer(gw, d, &a);
 	}
 	/* merged newest first, the limit over all of them */
-	v = xcalloc((size_t)cJSON_GetArraySize(d->stats) + 1, sizeof(*v));
-	while ((it = d->stats->child) != NULL)
-		v[n++] = cJSON_DetachItemViaPointer(d->stats, it);
+	v = xcalloc((size_t)cJSON_GetArraySize(d->alerts) + 1, sizeof(*v));
+	while ((it = d->alerts->child) != NULL)
+		v[n++] = cJSON_DetachItemViaPointer(d->alerts, it);
 	qsort(v, n, sizeof(*v), alert_cmp);
 	a.data = cJSON_CreateObject();
 	arr = cJSON_AddArrayToObject(a.data, "alerts");
@@ -1260,7 +1253,7 @@ sla_recent_reply(struct gateway *gw, struct gw_call *call, redisReply *r)
 	}
 	free(v);
 	cJSON_AddBoolToObject(a.data, "more", d->more || n > SLA_RECENT_MAX);
-	deferred_answer(gw, d, NULL, &a);
+	deferred_answer(gw, d, &a);
 }
 
 static bool
@@ -1349,7 +1342,7 @@ stats_reply(struct gateway *gw, struct gw_call *call, redisReply *r)
 answer:
 	a.data = d->stats;
 	d->stats = NULL;
-	deferred_answer(gw, d, NULL, &a);
+	deferred_answer(gw, d, &a);
 }
 
 static bool

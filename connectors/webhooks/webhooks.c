@@ -209,8 +209,7 @@ static bool
 redis_ready(struct webhooks *wh, struct wh_shard *sh, unsigned k)
 {
 	if (sh->redis == NULL)
-		sh->redis = wh->nshards > 1 ? rt_redis_connect_shard(wh->cfg,
-		    k) : rt_redis_connect(wh->cfg);
+		sh->redis = rt_redis_connect_shard(wh->cfg, k);
 	return sh->redis != NULL;
 }
 
